@@ -1,0 +1,223 @@
+// Package aggregator puts many upstream MCP servers behind one: it connects
+// to each upstream as an MCP client, merges their tools, prompts, resources
+// and resource templates into catalogs with routing tables, and serves those
+// catalogs as mcp.Servers that forward every call to the right upstream.
+//
+// It knows nothing of HTTP serving or of the config file: cmd maps the config
+// into UpstreamSpecs and Options, and transport serves the mcp.Servers.
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Version is the gateway's version as reported to upstreams; cmd sets it
+// from the build.
+var Version = "dev"
+
+// Options configures an Aggregator. The zero value is usable.
+type Options struct {
+	// Logger receives the aggregator's logs; nil discards them.
+	Logger *slog.Logger
+	// Implementation is what downstream clients see in serverInfo. Nil means
+	// {Name: "mcp-gateway", Version: Version}.
+	Implementation *mcp.Implementation
+	// Instructions are sent to downstream clients at initialization.
+	Instructions string
+	// PageSize is the size of one page of a downstream list. Zero means
+	// [DefaultPageSize].
+	PageSize int
+	// StartupWait bounds how long the first list requests wait for upstreams
+	// that are still making their first connection attempt, so that a client
+	// that lists right after start-up sees a complete catalog. Zero means 10s.
+	StartupWait time.Duration
+}
+
+// Aggregator is the gateway's core. Its methods are safe for concurrent use.
+type Aggregator struct {
+	opts      Options
+	upstreams []*upstream // sorted by name
+	byName    map[string]*upstream
+	merged    *view
+	single    map[string]*view
+	started   chan struct{} // closed when every upstream made its first attempt
+	startOnce sync.Once
+}
+
+// New returns an Aggregator for the upstreams. It checks the specs (unique
+// names and prefixes, a transport for each) but connects nothing: Run does.
+func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Implementation == nil {
+		o.Implementation = &mcp.Implementation{Name: "mcp-gateway", Title: "MCP Gateway", Version: Version}
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
+	}
+	if o.StartupWait <= 0 {
+		o.StartupWait = 10 * time.Second
+	}
+	a := &Aggregator{opts: o, byName: map[string]*upstream{}, single: map[string]*view{}, started: make(chan struct{})}
+	prefixes := map[string]string{}
+	var errs []error
+	for _, s := range specs {
+		switch {
+		case s.Name == "":
+			errs = append(errs, errors.New("upstream with an empty name"))
+			continue
+		case a.byName[s.Name] != nil:
+			errs = append(errs, fmt.Errorf("upstream %q: duplicate name", s.Name))
+			continue
+		case s.NewTransport == nil:
+			errs = append(errs, fmt.Errorf("upstream %q: no transport", s.Name))
+			continue
+		case strings.Contains(s.Prefix, Separator):
+			errs = append(errs, fmt.Errorf("upstream %q: prefix %q contains %q", s.Name, s.Prefix, Separator))
+			continue
+		}
+		if other, ok := prefixes[s.Prefix]; ok {
+			errs = append(errs, fmt.Errorf("upstreams %q and %q have the same prefix %q", other, s.Name, s.Prefix))
+			continue
+		}
+		prefixes[s.Prefix] = s.Name
+		u := newUpstream(s, o.Logger, a.changed)
+		a.byName[s.Name] = u
+		a.upstreams = append(a.upstreams, u)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	slices.SortFunc(a.upstreams, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
+	a.merged = newView("", a.upstreams, true, &o, a.waitStarted)
+	for _, u := range a.upstreams {
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted)
+	}
+	return a, nil
+}
+
+// Server is the merged catalog: every upstream, names prefixed.
+func (a *Aggregator) Server() *mcp.Server { return a.merged.server }
+
+// UpstreamServer is one upstream's catalog with its own names, or false if
+// there is no such upstream.
+func (a *Aggregator) UpstreamServer(name string) (*mcp.Server, bool) {
+	v, ok := a.single[name]
+	if !ok {
+		return nil, false
+	}
+	return v.server, true
+}
+
+// Run connects every upstream concurrently and keeps them connected until ctx
+// is done, then closes them (ending stdio children) before it returns. It
+// returns an error at once if a required upstream fails its first attempt;
+// other upstreams are retried in the background.
+func (a *Aggregator) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for _, u := range a.upstreams {
+		wg.Go(func() { u.run(ctx) })
+	}
+	for _, u := range a.upstreams {
+		select {
+		case <-u.firstDone:
+		case <-ctx.Done():
+			return nil
+		}
+		if u.spec.Required && u.firstErr != nil {
+			return fmt.Errorf("required upstream %q failed to start: %w", u.spec.Name, u.firstErr)
+		}
+	}
+	a.startOnce.Do(func() { close(a.started) })
+	<-ctx.Done()
+	return nil
+}
+
+// Started is closed once every upstream has made its first connection
+// attempt (successful or not).
+func (a *Aggregator) Started() <-chan struct{} { return a.started }
+
+// waitStarted blocks until start-up is done, StartupWait passed or ctx ended.
+func (a *Aggregator) waitStarted(ctx context.Context) {
+	select {
+	case <-a.started:
+		return
+	default:
+	}
+	t := time.NewTimer(a.opts.StartupWait)
+	defer t.Stop()
+	select {
+	case <-a.started:
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// changed rebuilds the views that include any upstream; called by an
+// upstream after its lists or state changed.
+func (a *Aggregator) changed() {
+	a.merged.rebuild()
+	for _, v := range a.single {
+		v.rebuild()
+	}
+}
+
+// Status reports every upstream, sorted by name.
+func (a *Aggregator) Status() []UpstreamStatus {
+	out := make([]UpstreamStatus, 0, len(a.upstreams))
+	for _, u := range a.upstreams {
+		out = append(out, u.status())
+	}
+	return out
+}
+
+// Ready reports whether every required upstream is connected.
+func (a *Aggregator) Ready() bool {
+	for _, u := range a.upstreams {
+		if _, state := u.snapshot(); u.spec.Required && state != StateUp {
+			return false
+		}
+	}
+	return true
+}
+
+// ToolInfo describes one tool of the merged catalog.
+type ToolInfo struct {
+	Name        string `json:"name"`
+	Upstream    string `json:"upstream"`
+	Original    string `json:"original_name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// Tools lists the merged catalog's tools, sorted by exposed name.
+func (a *Aggregator) Tools() []ToolInfo {
+	cat := a.merged.cat.Load()
+	out := make([]ToolInfo, 0, len(cat.tools))
+	for _, t := range cat.tools {
+		r := cat.toolRoutes[t.Name]
+		title := t.Title
+		if title == "" && t.Annotations != nil {
+			title = t.Annotations.Title
+		}
+		out = append(out, ToolInfo{Name: t.Name, Upstream: r.up.spec.Name, Original: r.original, Title: title, Description: t.Description})
+	}
+	return out
+}

@@ -1,0 +1,383 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Upstream protocol: the newest version whose server-to-client requests the
+// gateway can bridge. A go-sdk client would otherwise try 2026-07-28 first,
+// which some stdio servers reject by exiting (see NOTES-go-sdk.md).
+const upstreamProtocolVersion = "2025-11-25"
+
+// Defaults for UpstreamSpec fields left zero.
+const (
+	DefaultCallTimeout = 60 * time.Second
+	DefaultInitTimeout = 30 * time.Second
+	listChangedDebounce = 100 * time.Millisecond
+	maxListPages        = 100
+	backoffInitial      = 250 * time.Millisecond
+	backoffMax          = 30 * time.Second
+	backoffReset        = 60 * time.Second
+)
+
+// UpstreamSpec describes one upstream server.
+type UpstreamSpec struct {
+	// Name identifies the upstream (its key in the config) in logs, status and
+	// the /mcp/{name} route.
+	Name string
+	// Prefix is prepended to its tool and prompt names in the merged catalog
+	// ("" = unprefixed).
+	Prefix string
+	// Kind is "stdio", "http" or "sse", for status output.
+	Kind string
+	// NewTransport returns the transport for one connection attempt.
+	NewTransport func(ctx context.Context) (mcp.Transport, error)
+	// Required upstreams must connect on the first attempt or Run fails.
+	Required bool
+	// CallTimeout bounds one forwarded request. Zero means [DefaultCallTimeout].
+	CallTimeout time.Duration
+	// InitTimeout bounds connecting and initializing. Zero means [DefaultInitTimeout].
+	InitTimeout time.Duration
+	// Allow and Deny are glob lists on the upstream's own tool names. An empty
+	// Allow allows every tool; Deny wins over Allow.
+	Allow, Deny []string
+}
+
+// State is an upstream's connection state.
+type State string
+
+// Upstream states.
+const (
+	StateConnecting State = "connecting"
+	StateUp         State = "up"
+	StateDown       State = "down"
+)
+
+// UpstreamStatus is a snapshot of one upstream for /upstreams and /readyz.
+type UpstreamStatus struct {
+	Name      string    `json:"name"`
+	Transport string    `json:"transport"`
+	Required  bool      `json:"required"`
+	State     State     `json:"state"`
+	Since     time.Time `json:"since"`
+	Tools     int       `json:"tools"`
+	Prompts   int       `json:"prompts"`
+	Resources int       `json:"resources"`
+	Templates int       `json:"resource_templates"`
+	Restarts  int       `json:"restarts"`
+	LastError string    `json:"last_error,omitempty"`
+	Server    string    `json:"server,omitempty"`
+	Protocol  string    `json:"protocol_version,omitempty"`
+}
+
+// upstream owns the connection to one upstream server.
+type upstream struct {
+	spec     UpstreamSpec
+	log      *slog.Logger
+	onChange func() // called after the lists or the state changed
+
+	firstOnce sync.Once
+	firstDone chan struct{} // closed after the first connection attempt
+	firstErr  error         // written before firstDone is closed
+	refresh   chan struct{} // list_changed signals, buffered 1
+
+	progressSeq atomic.Uint64
+	progress    sync.Map // upstream-side progress token (string) → *progressRoute
+
+	mu       sync.Mutex
+	state    State
+	since    time.Time
+	session  *mcp.ClientSession
+	lists    *lists
+	lastErr  string
+	restarts int
+}
+
+func newUpstream(spec UpstreamSpec, log *slog.Logger, onChange func()) *upstream {
+	if spec.CallTimeout <= 0 {
+		spec.CallTimeout = DefaultCallTimeout
+	}
+	if spec.InitTimeout <= 0 {
+		spec.InitTimeout = DefaultInitTimeout
+	}
+	return &upstream{
+		spec:      spec,
+		log:       log.With("upstream", spec.Name),
+		onChange:  onChange,
+		firstDone: make(chan struct{}),
+		refresh:   make(chan struct{}, 1),
+		state:     StateConnecting,
+		since:     time.Now(),
+	}
+}
+
+func (u *upstream) toolAllowed(name string) bool {
+	if len(u.spec.Allow) > 0 && !globMatch(u.spec.Allow, name) {
+		return false
+	}
+	return !globMatch(u.spec.Deny, name)
+}
+
+// run connects, serves and reconnects until ctx is done.
+func (u *upstream) run(ctx context.Context) {
+	delay := backoffInitial
+	for {
+		started := time.Now()
+		err := u.connectAndServe(ctx)
+		u.finishFirst(err)
+		if ctx.Err() != nil {
+			return
+		}
+		u.setDown(err)
+		if time.Since(started) > backoffReset {
+			delay = backoffInitial
+		}
+		wait := delay/2 + rand.N(delay/2+1) // jitter in [delay/2, delay]
+		u.log.Warn("upstream unavailable; reconnecting", "err", err, "retry_in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		delay = min(delay*2, backoffMax)
+		u.mu.Lock()
+		u.restarts++
+		u.state = StateConnecting
+		u.mu.Unlock()
+	}
+}
+
+// finishFirst records the outcome of the first connection attempt; later
+// calls do nothing.
+func (u *upstream) finishFirst(err error) {
+	u.firstOnce.Do(func() {
+		u.firstErr = err
+		close(u.firstDone)
+	})
+}
+
+// connectAndServe makes one connection, lists the upstream's features, and
+// then serves list_changed refreshes until the connection ends.
+func (u *upstream) connectAndServe(ctx context.Context) error {
+	cs, err := u.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+	ictx, cancel := context.WithTimeout(ctx, u.spec.InitTimeout)
+	l, err := u.listAll(ictx, cs)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("listing: %w", err)
+	}
+	init := cs.InitializeResult()
+	u.mu.Lock()
+	u.session, u.lists, u.state, u.since, u.lastErr = cs, l, StateUp, time.Now(), ""
+	u.mu.Unlock()
+	u.log.Info("upstream connected", "server", init.ServerInfo.Name, "protocol", init.ProtocolVersion,
+		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "resource_templates", len(l.templates))
+	u.onChange()
+	u.finishFirst(nil)
+	return u.serve(ctx, cs)
+}
+
+func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, error) {
+	ctx, cancel := context.WithTimeout(ctx, u.spec.InitTimeout)
+	defer cancel()
+	t, err := u.spec.NewTransport(ctx)
+	if err != nil {
+		return nil, err
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, &mcp.ClientOptions{
+		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh() },
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh() },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh() },
+		ProgressNotificationHandler: u.relayProgress,
+	})
+	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
+		}
+		return nil, fmt.Errorf("initialize: %w", err)
+	}
+	return cs, nil
+}
+
+func (u *upstream) signalRefresh() {
+	select {
+	case u.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// serve waits for the connection to end, re-listing (debounced) on each
+// list_changed signal.
+func (u *upstream) serve(ctx context.Context, cs *mcp.ClientSession) error {
+	ended := make(chan error, 1)
+	go func() { ended <- cs.Wait() }()
+	var debounce <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			cs.Close()
+			<-ended
+			return ctx.Err()
+		case err := <-ended:
+			if err == nil {
+				err = errors.New("connection closed")
+			}
+			return fmt.Errorf("connection lost: %w", err)
+		case <-u.refresh:
+			if debounce == nil {
+				debounce = time.After(listChangedDebounce)
+			}
+		case <-debounce:
+			debounce = nil
+			lctx, cancel := context.WithTimeout(ctx, u.spec.CallTimeout)
+			l, err := u.listAll(lctx, cs)
+			cancel()
+			if err != nil {
+				u.log.Warn("re-listing after list_changed failed", "err", err)
+				continue
+			}
+			u.mu.Lock()
+			u.lists = l
+			u.mu.Unlock()
+			u.onChange()
+		}
+	}
+}
+
+// listAll lists every feature the upstream advertises.
+func (u *upstream) listAll(ctx context.Context, cs *mcp.ClientSession) (*lists, error) {
+	caps := cs.InitializeResult().Capabilities
+	l := &lists{}
+	var err error
+	if caps != nil && caps.Tools != nil {
+		if l.tools, err = listPages(ctx, u, "tools/list", func(c string) ([]*mcp.Tool, string, error) {
+			r, err := cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: c})
+			if err != nil {
+				return nil, "", err
+			}
+			return r.Tools, r.NextCursor, nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if caps != nil && caps.Prompts != nil {
+		if l.prompts, err = listPages(ctx, u, "prompts/list", func(c string) ([]*mcp.Prompt, string, error) {
+			r, err := cs.ListPrompts(ctx, &mcp.ListPromptsParams{Cursor: c})
+			if err != nil {
+				return nil, "", err
+			}
+			return r.Prompts, r.NextCursor, nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if caps != nil && caps.Resources != nil {
+		if l.resources, err = listPages(ctx, u, "resources/list", func(c string) ([]*mcp.Resource, string, error) {
+			r, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: c})
+			if err != nil {
+				return nil, "", err
+			}
+			return r.Resources, r.NextCursor, nil
+		}); err != nil {
+			return nil, err
+		}
+		if l.templates, err = listPages(ctx, u, "resources/templates/list", func(c string) ([]*mcp.ResourceTemplate, string, error) {
+			r, err := cs.ListResourceTemplates(ctx, &mcp.ListResourceTemplatesParams{Cursor: c})
+			if err != nil {
+				return nil, "", err
+			}
+			return r.ResourceTemplates, r.NextCursor, nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// listPages follows cursors, stopping at maxListPages or a repeated cursor
+// with what it has and a warning: an upstream cannot keep the gateway paging
+// forever.
+func listPages[T any](ctx context.Context, u *upstream, method string, page func(cursor string) ([]T, string, error)) ([]T, error) {
+	var all []T
+	seen := map[string]bool{}
+	cursor := ""
+	for i := 0; ; i++ {
+		items, next, err := page(cursor)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", method, err)
+		}
+		all = append(all, items...)
+		if next == "" {
+			return all, nil
+		}
+		if seen[next] || i+1 >= maxListPages {
+			u.log.Warn("upstream pagination stopped early", "method", method, "pages", i+1, "items", len(all))
+			return all, nil
+		}
+		seen[next] = true
+		cursor = next
+	}
+}
+
+func (u *upstream) setDown(err error) {
+	msg := "connection closed"
+	if err != nil {
+		msg = err.Error()
+	}
+	u.mu.Lock()
+	u.session, u.lists, u.state, u.since, u.lastErr = nil, nil, StateDown, time.Now(), msg
+	u.mu.Unlock()
+	u.onChange()
+}
+
+// current returns the live session, or an error naming the upstream.
+func (u *upstream) current() (*mcp.ClientSession, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.session == nil {
+		return nil, &UnavailableError{Upstream: u.spec.Name, State: u.state, LastError: u.lastErr}
+	}
+	return u.session, nil
+}
+
+func (u *upstream) snapshot() (*lists, State) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lists, u.state
+}
+
+func (u *upstream) status() UpstreamStatus {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	st := UpstreamStatus{
+		Name: u.spec.Name, Transport: u.spec.Kind, Required: u.spec.Required, State: u.state,
+		Since: u.since, Restarts: u.restarts, LastError: u.lastErr,
+	}
+	if u.lists != nil {
+		st.Tools, st.Prompts = len(u.lists.tools), len(u.lists.prompts)
+		st.Resources, st.Templates = len(u.lists.resources), len(u.lists.templates)
+	}
+	if u.session != nil {
+		if init := u.session.InitializeResult(); init != nil {
+			st.Protocol = init.ProtocolVersion
+			if init.ServerInfo != nil {
+				st.Server = init.ServerInfo.Name
+			}
+		}
+	}
+	return st
+}

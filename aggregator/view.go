@@ -1,0 +1,266 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// DownstreamProtocolVersions are the protocol versions the gateway speaks to
+// its clients. 2026-07-28 is left out until its multi-round-trip requests can
+// be bridged to upstreams (NOTES-go-sdk.md).
+var DownstreamProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// DefaultPageSize is the number of items in one page of a downstream list.
+const DefaultPageSize = 1000
+
+// sentinel names: one registration per kind in each view's mcp.Server. The
+// view answers every list, call, get and read itself from its catalog, so
+// clients never see these; re-adding one is how the gateway makes the SDK
+// send list_changed to every session (debounced by the SDK) after the
+// catalog's diff says something changed.
+const (
+	sentinelName = "mcp-gateway-list-changed"
+	sentinelURI  = "mcp-gateway:list-changed"
+)
+
+// view is one downstream face of the gateway: the merged catalog (every
+// upstream, prefixed names) or one upstream's catalog with its own names. Each
+// view has its own mcp.Server.
+type view struct {
+	name      string // "" for the merged view
+	server    *mcp.Server
+	sources   []*upstream // sorted by name
+	prefixed  bool
+	pageSize  int
+	log       *slog.Logger
+	waitStart func(context.Context) // blocks until start-up listing is done
+
+	cat atomic.Pointer[catalog]
+
+	mu       sync.Mutex // serialises rebuilds
+	problems string     // last logged problems, to log only changes
+}
+
+func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context)) *view {
+	v := &view{
+		name: name, sources: sources, prefixed: prefixed, pageSize: opts.PageSize,
+		log: opts.Logger, waitStart: waitStart,
+	}
+	if name != "" {
+		v.log = v.log.With("view", name)
+	}
+	v.cat.Store(buildCatalog(nil))
+	v.server = mcp.NewServer(opts.Implementation, &mcp.ServerOptions{
+		Instructions:              opts.Instructions,
+		Logger:                    opts.Logger,
+		SupportedProtocolVersions: DownstreamProtocolVersions,
+		PageSize:                  opts.PageSize,
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true},
+			Logging:     &mcp.LoggingCapabilities{},
+			Completions: &mcp.CompletionCapabilities{},
+		},
+		CompletionHandler: v.complete,
+	})
+	v.server.AddReceivingMiddleware(v.dispatch)
+	return v
+}
+
+// rebuild makes a new catalog from the sources' current lists, swaps it in,
+// and notifies sessions of each list that changed.
+func (v *view) rebuild() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var srcs []source
+	for _, u := range v.sources {
+		l, _ := u.snapshot()
+		prefix := ""
+		if v.prefixed {
+			prefix = u.spec.Prefix
+		}
+		srcs = append(srcs, source{up: u, prefix: prefix, lists: l})
+	}
+	next := buildCatalog(srcs)
+	prev := v.cat.Swap(next)
+	if p := strings.Join(next.problems, "\n"); p != v.problems {
+		for _, msg := range next.problems {
+			v.log.Warn(msg)
+		}
+		v.problems = p
+	}
+	if next.toolsSum != prev.toolsSum {
+		v.server.AddTool(&mcp.Tool{Name: sentinelName, InputSchema: map[string]any{"type": "object"}}, nil)
+	}
+	if next.promptsSum != prev.promptsSum {
+		v.server.AddPrompt(&mcp.Prompt{Name: sentinelName}, nil)
+	}
+	if next.resourcesSum != prev.resourcesSum {
+		v.server.AddResource(&mcp.Resource{Name: sentinelName, URI: sentinelURI}, nil)
+	}
+}
+
+// dispatch is the view's receiving middleware: it serves the catalog methods
+// from the catalog and leaves the rest (initialize, ping, logging/setLevel,
+// completion, …) to the SDK.
+func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		switch r := req.(type) {
+		case *mcp.ListToolsRequest:
+			v.waitStart(ctx)
+			var cursor string
+			if r.Params != nil {
+				cursor = r.Params.Cursor
+			}
+			return listPage(v, v.cat.Load().tools, cursor, func(t *mcp.Tool) string { return t.Name },
+				func(items []*mcp.Tool, next string) mcp.Result {
+					return &mcp.ListToolsResult{Tools: items, NextCursor: next}
+				})
+		case *mcp.ListPromptsRequest:
+			v.waitStart(ctx)
+			var cursor string
+			if r.Params != nil {
+				cursor = r.Params.Cursor
+			}
+			return listPage(v, v.cat.Load().prompts, cursor, func(p *mcp.Prompt) string { return p.Name },
+				func(items []*mcp.Prompt, next string) mcp.Result {
+					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next}
+				})
+		case *mcp.ListResourcesRequest:
+			v.waitStart(ctx)
+			var cursor string
+			if r.Params != nil {
+				cursor = r.Params.Cursor
+			}
+			return listPage(v, v.cat.Load().resources, cursor, func(r *mcp.Resource) string { return r.URI },
+				func(items []*mcp.Resource, next string) mcp.Result {
+					return &mcp.ListResourcesResult{Resources: items, NextCursor: next}
+				})
+		case *mcp.ListResourceTemplatesRequest:
+			v.waitStart(ctx)
+			var cursor string
+			if r.Params != nil {
+				cursor = r.Params.Cursor
+			}
+			return listPage(v, v.cat.Load().templates, cursor, func(t *mcp.ResourceTemplate) string { return t.URITemplate },
+				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
+					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next}
+				})
+		case *mcp.CallToolRequest:
+			return v.callTool(ctx, r)
+		case *mcp.GetPromptRequest:
+			return v.getPrompt(ctx, r)
+		case *mcp.ReadResourceRequest:
+			return v.readResource(ctx, r)
+		}
+		return next(ctx, method, req)
+	}
+}
+
+// listPage returns the page of items after the cursor; items are sorted by key
+// and the cursor is the key of the last item of the previous page.
+func listPage[T any](v *view, items []T, cursor string, key func(T) string, result func([]T, string) mcp.Result) (mcp.Result, error) {
+	start := 0
+	if cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(cursor)
+		if err != nil {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid cursor"}
+		}
+		last := string(b)
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > last })
+	}
+	end := min(start+v.pageSize, len(items))
+	page := items[start:end]
+	if page == nil {
+		page = []T{}
+	}
+	next := ""
+	if end < len(items) {
+		next = base64.RawURLEncoding.EncodeToString([]byte(key(items[end-1])))
+	}
+	return result(page, next), nil
+}
+
+func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Result, error) {
+	route, ok := v.cat.Load().toolRoutes[req.Params.Name]
+	if !ok {
+		return nil, toWireError("", fmt.Errorf("%w %q", ErrUnknownTool, req.Params.Name))
+	}
+	res, err := route.up.callTool(ctx, req, route.original)
+	if err != nil {
+		v.log.Debug("tools/call failed", "upstream", route.up.spec.Name, "tool", route.original, "err", err)
+		return nil, toWireError(route.up.spec.Name, err)
+	}
+	return res, nil
+}
+
+func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Result, error) {
+	route, ok := v.cat.Load().promptRoutes[req.Params.Name]
+	if !ok {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
+	}
+	res, err := route.up.getPrompt(ctx, req, route.original)
+	if err != nil {
+		return nil, toWireError(route.up.spec.Name, err)
+	}
+	return res, nil
+}
+
+func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (mcp.Result, error) {
+	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
+	if !ok {
+		return nil, mcp.ResourceNotFoundError(req.Params.URI)
+	}
+	res, err := up.readResource(ctx, req)
+	if err != nil {
+		return nil, toWireError(up.spec.Name, err)
+	}
+	return res, nil
+}
+
+// complete routes completion/complete by its reference: a prompt by its
+// exposed name (mapped back), a resource template by URI.
+func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+	ref := req.Params.Ref
+	if ref == nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing ref"}
+	}
+	cat := v.cat.Load()
+	var up *upstream
+	params := *req.Params
+	switch ref.Type {
+	case "ref/prompt":
+		route, ok := cat.promptRoutes[ref.Name]
+		if !ok {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", ref.Name)}
+		}
+		up = route.up
+		params.Ref = &mcp.CompleteReference{Type: ref.Type, Name: route.original}
+	case "ref/resource":
+		u, ok := cat.templateByID[ref.URI] // a template is referenced by its URI template
+		if !ok {
+			u, ok = cat.resourceUpstream(ref.URI)
+		}
+		if !ok {
+			return nil, mcp.ResourceNotFoundError(ref.URI)
+		}
+		up = u
+	default:
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown ref type %q", ref.Type)}
+	}
+	res, err := up.complete(ctx, &params)
+	if err != nil {
+		return nil, toWireError(up.spec.Name, err)
+	}
+	return res, nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/transport"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+)
+
+type serveOptions struct {
+	stdio                bool
+	http                 string
+	allowUnauthenticated bool
+	// onListen, if set, receives the HTTP address once bound (tests).
+	onListen func(net.Addr)
+}
+
+func newServeCmd(g *globalOptions, stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve [--stdio] [--http [ADDR]]",
+		Short: "Run the gateway (stdio by default; --http serves streamable HTTP)",
+		Long: `Run the gateway. With no flags it serves one MCP client over stdin/stdout (the
+mode to use in Claude Desktop, Cursor or VS Code). --http ADDR serves streamable
+HTTP instead (ADDR defaults to the config's gateway.listen, else 127.0.0.1:8080);
+--stdio --http ADDR serves both from one catalog.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// --http takes an optional value: "--http=ADDR", "--http ADDR" or
+			// a bare "--http" (pflag hands "--http ADDR" over as an argument).
+			if len(args) == 1 {
+				if !cmd.Flags().Changed("http") || o.http != httpFromConfig {
+					return fmt.Errorf("unexpected argument %q", args[0])
+				}
+				o.http = args[0]
+			}
+			if !cmd.Flags().Changed("http") {
+				o.stdio = true
+			}
+			return serve(cmd.Context(), g, *o, stdin, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.stdio, "stdio", false, "serve one client over stdin/stdout (the default without --http)")
+	f.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (default: gateway.listen, else 127.0.0.1:8080)")
+	f.Lookup("http").NoOptDefVal = httpFromConfig
+	f.BoolVar(&o.allowUnauthenticated, "allow-unauthenticated", false, "allow listening on a non-loopback address without authentication")
+	return cmd
+}
+
+// httpFromConfig is the value of a bare --http: listen where the config says.
+const httpFromConfig = "config"
+
+func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadCloser, stdout, stderr io.Writer) error {
+	cfg, logger, err := loadConfig(g, stderr, "")
+	if err != nil {
+		return err
+	}
+	addr := o.http
+	if addr == httpFromConfig {
+		addr = cfg.Gateway.Listen
+	}
+	if addr != "" && !o.allowUnauthenticated {
+		if err := requireLoopback(addr); err != nil {
+			return err
+		}
+	}
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), &aggregator.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return agg.Run(ctx) })
+	if o.stdio {
+		eg.Go(func() error {
+			defer cancel() // the client hung up: shut down
+			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout})
+		})
+	}
+	if addr != "" {
+		eg.Go(func() error {
+			defer cancel()
+			return transport.ServeHTTP(ctx, httpOptions(cfg, agg, addr, logger, o.onListen))
+		})
+	}
+	err = eg.Wait()
+	logger.Info("gateway stopped")
+	return err
+}
+
+// requireLoopback refuses a listen address that is not loopback: with no
+// authentication configured, anyone who can reach the port could use every
+// upstream.
+func requireLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--http %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		return nil
+	}
+	return errors.New("refusing to listen on " + addr + " without authentication: bind a loopback address (127.0.0.1), or pass --allow-unauthenticated if something in front of the gateway authenticates")
+}
+
+func httpOptions(cfg *config.Config, agg *aggregator.Aggregator, addr string, logger *slog.Logger, onListen func(net.Addr)) transport.HTTPOptions {
+	var names []string
+	for _, u := range cfg.Enabled() {
+		names = append(names, u.Name)
+	}
+	return transport.HTTPOptions{
+		Addr:           addr,
+		OnListen:       onListen,
+		Logger:         logger,
+		Merged:         agg.Server(),
+		Upstreams:      names,
+		Upstream:       agg.UpstreamServer,
+		Status:         func() any { return agg.Status() },
+		Ready:          agg.Ready,
+		AllowedOrigins: cfg.Gateway.AllowedOrigins,
+		SessionTimeout: cfg.Gateway.SessionIdleTimeout.D(),
+		MaxBodyBytes:   cfg.Gateway.MaxBodyBytes,
+		ShutdownGrace:  cfg.Gateway.ShutdownGrace.D(),
+	}
+}
+
+// nopWriteCloser keeps the SDK from closing the process's stdout.
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/spf13/cobra"
+)
+
+func newToolsCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tools",
+		Short: "Connect to every upstream and print the merged tool list",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withGateway(cmd.Context(), g, stderr, func(ctx context.Context, agg *aggregator.Aggregator, _ *mcp.ClientSession) error {
+				tools := agg.Tools()
+				if asJSON {
+					enc := json.NewEncoder(stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(tools)
+				}
+				tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tUPSTREAM\tDESCRIPTION")
+				for _, t := range tools {
+					desc := t.Title
+					if desc == "" {
+						desc = t.Description
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, t.Upstream, oneLine(desc, 80))
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	return cmd
+}
+
+func newCallCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
+	var args string
+	cmd := &cobra.Command{
+		Use:   "call TOOL [--args JSON]",
+		Short: "Call one tool through the gateway's routing and print the result as JSON",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, pos []string) error {
+			var arguments map[string]any
+			if err := json.Unmarshal([]byte(args), &arguments); err != nil {
+				return fmt.Errorf("--args: want a JSON object: %w", err)
+			}
+			return withGateway(cmd.Context(), g, stderr, func(ctx context.Context, _ *aggregator.Aggregator, cs *mcp.ClientSession) error {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: pos[0], Arguments: arguments})
+				if err != nil {
+					return err
+				}
+				enc := json.NewEncoder(stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return err
+				}
+				if res.IsError {
+					return &exitError{code: 2}
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&args, "args", "{}", "tool arguments as a JSON object")
+	return cmd
+}
+
+// withGateway starts the gateway in-process, waits until every upstream made
+// its first connection attempt, connects a client to the merged catalog over
+// an in-memory transport (the same path any client takes) and runs f. It
+// fails if a required upstream failed and warns about the others.
+func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func(context.Context, *aggregator.Aggregator, *mcp.ClientSession) error) error {
+	cfg, logger, err := loadConfig(g, stderr, "warn")
+	if err != nil {
+		return err
+	}
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), &aggregator.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- agg.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-runErr
+	}()
+	select {
+	case err := <-runErr:
+		runErr <- err // for the deferred wait
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
+	case <-agg.Started():
+	}
+	for _, st := range agg.Status() {
+		if st.State != aggregator.StateUp {
+			logger.Warn("upstream not connected; its tools are missing", "upstream", st.Name, "err", st.LastError)
+		}
+	}
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := agg.Server().Connect(ctx, st, nil)
+	if err != nil {
+		return err
+	}
+	defer ss.Close()
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway-cli", Version: version}, &mcp.ClientOptions{Logger: slog.New(slog.DiscardHandler)})
+	cs, err := client.Connect(ctx, ct, nil)
+	if err != nil {
+		return err
+	}
+	defer cs.Close()
+	return f(ctx, agg, cs)
+}
+
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > max {
+		return s[:max-1] + "…"
+	}
+	return s
+}

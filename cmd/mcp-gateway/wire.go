@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// inheritedEnv names the gateway environment variables a stdio upstream
+// inherits. Everything else it gets only from its own "env": the gateway's
+// secrets are not passed on to every child.
+var inheritedEnv = []string{
+	"PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR", "TEMP", "TMP",
+	"LANG", "LC_ALL", "LC_CTYPE", "TZ",
+	"XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+}
+
+// upstreamSpecs maps the config's enabled upstreams to aggregator specs.
+func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.UpstreamSpec {
+	var specs []aggregator.UpstreamSpec
+	for _, u := range cfg.Enabled() {
+		if len(u.Ignored) > 0 {
+			logger.Debug("ignoring config keys meant for other clients", "upstream", u.Name, "keys", strings.Join(u.Ignored, ","))
+		}
+		specs = append(specs, aggregator.UpstreamSpec{
+			Name:         u.Name,
+			Prefix:       u.ExposedPrefix(),
+			Kind:         u.Transport,
+			NewTransport: newTransportFunc(u, logger.With("upstream", u.Name)),
+			Required:     u.Required,
+			CallTimeout:  u.Timeout.D(),
+			Allow:        u.Tools.Allow,
+			Deny:         u.Tools.Deny,
+		})
+	}
+	return specs
+}
+
+func newTransportFunc(u *config.Upstream, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
+	switch u.Transport {
+	case "stdio":
+		t := &aggregator.CommandTransport{
+			Path:   u.Command,
+			Args:   u.Args,
+			Env:    childEnv(os.LookupEnv, u.Env),
+			Dir:    u.Cwd,
+			Logger: logger,
+		}
+		return aggregator.StaticTransport(t)
+	case "http", "sse":
+		return aggregator.StaticTransport(aggregator.NewHTTPTransport(u.URL, aggregator.HTTPTransportOptions{
+			SSE:     u.Transport == "sse",
+			Headers: u.Headers,
+		}))
+	}
+	return func(context.Context) (mcp.Transport, error) {
+		return nil, fmt.Errorf("unknown transport %q", u.Transport) // config validation prevents this
+	}
+}
+
+// childEnv is the environment of a stdio upstream: the inherited variables
+// that are set, then the upstream's own env, which wins.
+func childEnv(lookup func(string) (string, bool), own map[string]string) []string {
+	env := map[string]string{}
+	for _, k := range inheritedEnv {
+		if v, ok := lookup(k); ok {
+			env[k] = v
+		}
+	}
+	for k, v := range own {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// loadConfig finds and loads the config and builds the logger. The flags win
+// over the config; cliLevel, if set, replaces the config's level (the one-shot
+// commands keep stderr quiet unless asked).
+func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Config, *slog.Logger, error) {
+	path, err := config.Find(g.configPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	level, format := g.logLevel, g.logFormat
+	if level == "" {
+		level = cliLevel
+	}
+	if level == "" {
+		level = cfg.Gateway.Log.Level
+	}
+	if format == "" {
+		format = cfg.Gateway.Log.Format
+	}
+	logger, err := newLogger(stderr, level, format)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, logger, nil
+}

@@ -1,0 +1,219 @@
+// Package transport serves the gateway's MCP servers to downstream clients:
+// over stdio, and over streamable HTTP with the gateway's HTTP surface
+// (/mcp, /mcp/{upstream}, /health, /readyz, /upstreams).
+//
+// It knows nothing of upstreams or the config file; cmd wires it.
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Defaults for HTTPOptions fields left zero.
+const (
+	DefaultAddr              = "127.0.0.1:8080"
+	DefaultSessionTimeout    = 30 * time.Minute
+	DefaultShutdownGrace     = 10 * time.Second
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+)
+
+// HTTPOptions configures ServeHTTP.
+type HTTPOptions struct {
+	// Addr is the address to listen on; empty means [DefaultAddr]. Ignored
+	// when Listener is set.
+	Addr string
+	// Listener, if set, is used instead of listening on Addr.
+	Listener net.Listener
+	// OnListen, if set, is called with the bound address before serving.
+	OnListen func(net.Addr)
+	// Logger receives access and error logs; nil discards them.
+	Logger *slog.Logger
+	// Merged serves /mcp.
+	Merged *mcp.Server
+	// Upstreams lists the names served at /mcp/{name}; Upstream returns
+	// each one's server.
+	Upstreams []string
+	Upstream  func(name string) (*mcp.Server, bool)
+	// Status returns the JSON body of /upstreams; Ready reports readiness for
+	// /readyz. Both are required.
+	Status func() any
+	Ready  func() bool
+	// AllowedOrigins are Origin values accepted besides loopback origins.
+	AllowedOrigins []string
+	// SessionTimeout ends sessions idle this long. Zero means
+	// [DefaultSessionTimeout].
+	SessionTimeout time.Duration
+	// MaxBodyBytes caps a request body. Zero means the SDK's default (4 MiB).
+	MaxBodyBytes int64
+	// ShutdownGrace is how long in-flight requests may finish after ctx is
+	// done. Zero means [DefaultShutdownGrace].
+	ShutdownGrace time.Duration
+}
+
+// ServeHTTP serves the HTTP surface until ctx is done, then shuts down
+// gracefully: it stops accepting, lets in-flight requests finish within
+// ShutdownGrace, then ends the rest (including open GET streams).
+func ServeHTTP(ctx context.Context, o HTTPOptions) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = DefaultShutdownGrace
+	}
+	ln := o.Listener
+	if ln == nil {
+		addr := o.Addr
+		if addr == "" {
+			addr = DefaultAddr
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+	}
+	handler := NewHandler(o, isLoopbackAddr(ln.Addr()))
+	streams, cancelStreams := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelStreams()
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: DefaultReadHeaderTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return streams },
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug),
+	}
+	if o.OnListen != nil {
+		o.OnListen(ln.Addr())
+	}
+	o.Logger.Info("serving MCP over streamable HTTP", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	o.Logger.Info("shutting down HTTP server", "grace", o.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(sctx) // stop accepting; in-flight requests finish
+	cancelStreams()           // then end lingering streams
+	if err != nil {
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// NewHandler returns the gateway's HTTP handler. loopback says whether the
+// listener is on a loopback address, which turns on the Host check that
+// defeats DNS rebinding.
+func NewHandler(o HTTPOptions, loopback bool) http.Handler {
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	streamOpts := &mcp.StreamableHTTPOptions{
+		Logger:              o.Logger,
+		SessionTimeout:      o.SessionTimeout,
+		MaxRequestBodyBytes: o.MaxBodyBytes,
+	}
+	mux := http.NewServeMux()
+	merged := o.Merged
+	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return merged }, streamOpts))
+	// One handler (and so one session table) per upstream: a session made at
+	// /mcp/a is unknown at /mcp/b. Looked up by map, not by mux pattern, since
+	// upstream names come from config keys and may hold any character.
+	single := map[string]http.Handler{}
+	for _, name := range o.Upstreams {
+		if srv, ok := o.Upstream(name); ok {
+			single[name] = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
+		}
+	}
+	mux.HandleFunc("/mcp/{upstream}", func(w http.ResponseWriter, r *http.Request) {
+		h, ok := single[r.PathValue("upstream")]
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no upstream %q", r.PathValue("upstream"))})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusOK
+		ready := o.Ready()
+		if !ready {
+			code = http.StatusServiceUnavailable
+		}
+		writeJSON(w, code, map[string]any{"ready": ready, "upstreams": o.Status()})
+	})
+	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, o.Status())
+	})
+	guard := &originGuard{allowed: map[string]bool{}, checkHost: loopback}
+	for _, origin := range o.AllowedOrigins {
+		guard.allowed[origin] = true
+	}
+	return accessLog(o.Logger, guard.wrap(mux))
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// statusRecorder remembers the status code for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// accessLog logs one line per request at debug (health probes would drown
+// info). It never logs headers: they may carry credentials.
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		code := rec.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		logger.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", code,
+			"duration", time.Since(start), "remote", r.RemoteAddr, "session", r.Header.Get("Mcp-Session-Id"))
+	})
+}
