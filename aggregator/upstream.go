@@ -20,8 +20,8 @@ const upstreamProtocolVersion = "2025-11-25"
 
 // Defaults for UpstreamSpec fields left zero.
 const (
-	DefaultCallTimeout = 60 * time.Second
-	DefaultInitTimeout = 30 * time.Second
+	DefaultCallTimeout  = 60 * time.Second
+	DefaultInitTimeout  = 30 * time.Second
 	listChangedDebounce = 100 * time.Millisecond
 	maxListPages        = 100
 	backoffInitial      = 250 * time.Millisecond
@@ -198,9 +198,9 @@ func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, error) {
 		return nil, err
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, &mcp.ClientOptions{
-		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh() },
-		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh() },
-		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh() },
+		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh() },
+		PromptListChangedHandler:    func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh() },
+		ResourceListChangedHandler:  func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh() },
 		ProgressNotificationHandler: u.relayProgress,
 	})
 	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
