@@ -168,14 +168,15 @@ func (u *upstream) finishFirst(err error) {
 // connectAndServe makes one connection, lists the upstream's features, and
 // then serves list_changed refreshes until the connection ends.
 func (u *upstream) connectAndServe(ctx context.Context) error {
-	cs, err := u.connect(ctx)
+	cs, cancel, err := u.connect(ctx)
 	if err != nil {
 		return err
 	}
+	defer cancel()
 	defer cs.Close()
-	ictx, cancel := context.WithTimeout(ctx, u.spec.InitTimeout)
+	ictx, icancel := context.WithTimeout(ctx, u.spec.InitTimeout)
 	l, err := u.listAll(ictx, cs)
-	cancel()
+	icancel()
 	if err != nil {
 		return fmt.Errorf("listing: %w", err)
 	}
@@ -190,12 +191,18 @@ func (u *upstream) connectAndServe(ctx context.Context) error {
 	return u.serve(ctx, cs)
 }
 
-func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, error) {
-	ctx, cancel := context.WithTimeout(ctx, u.spec.InitTimeout)
-	defer cancel()
+// connect starts a transport and initializes a session. The context given to
+// the transport lives as long as the connection (the SSE transport ties its
+// event stream to it); the init timeout cancels it only if initialization has
+// not finished in time. The returned cancel ends the connection's context.
+func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, context.CancelFunc, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(u.spec.InitTimeout, cancel)
 	t, err := u.spec.NewTransport(ctx)
 	if err != nil {
-		return nil, err
+		timer.Stop()
+		cancel()
+		return nil, nil, err
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, &mcp.ClientOptions{
 		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh() },
@@ -204,13 +211,20 @@ func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, error) {
 		ProgressNotificationHandler: u.relayProgress,
 	})
 	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
+	if !timer.Stop() {
+		// The init timeout fired: even a session that just made it is
+		// cancelled, so report the timeout.
+		if cs != nil {
+			cs.Close()
 		}
-		return nil, fmt.Errorf("initialize: %w", err)
+		cancel()
+		return nil, nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
 	}
-	return cs, nil
+	if err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("initialize: %w", err)
+	}
+	return cs, cancel, nil
 }
 
 func (u *upstream) signalRefresh() {

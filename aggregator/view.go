@@ -191,8 +191,22 @@ func listPage[T any](v *view, items []T, cursor string, key func(T) string, resu
 	return result(page, next), nil
 }
 
+// catalogFor returns the catalog to route a request by. A name that is not
+// there yet may belong to an upstream still making its first connection: a
+// client that calls a tool it knows right after start-up waits for it, as a
+// list request would.
+func (v *view) catalogFor(ctx context.Context, found func(*catalog) bool) *catalog {
+	cat := v.cat.Load()
+	if found(cat) {
+		return cat
+	}
+	v.waitStart(ctx)
+	return v.cat.Load()
+}
+
 func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Result, error) {
-	route, ok := v.cat.Load().toolRoutes[req.Params.Name]
+	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[req.Params.Name]; return ok })
+	route, ok := cat.toolRoutes[req.Params.Name]
 	if !ok {
 		return nil, toWireError("", fmt.Errorf("%w %q", ErrUnknownTool, req.Params.Name))
 	}
@@ -205,7 +219,8 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 }
 
 func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Result, error) {
-	route, ok := v.cat.Load().promptRoutes[req.Params.Name]
+	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.promptRoutes[req.Params.Name]; return ok })
+	route, ok := cat.promptRoutes[req.Params.Name]
 	if !ok {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
 	}
@@ -217,7 +232,8 @@ func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Re
 }
 
 func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (mcp.Result, error) {
-	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
+	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.resourceUpstream(req.Params.URI); return ok })
+	up, ok := cat.resourceUpstream(req.Params.URI)
 	if !ok {
 		return nil, mcp.ResourceNotFoundError(req.Params.URI)
 	}
