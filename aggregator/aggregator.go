@@ -95,7 +95,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 			continue
 		}
 		prefixes[s.Prefix] = s.Name
-		u := newUpstream(s, o.Logger, a.changed)
+		u := newUpstream(s, o.Logger, a.hooksFor(s.Name))
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}
@@ -167,6 +167,41 @@ func (a *Aggregator) waitStarted(ctx context.Context) {
 	case <-a.started:
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// hooksFor returns how the named upstream reaches the catalogs that include
+// it: the merged one and its own.
+func (a *Aggregator) hooksFor(name string) upstreamHooks {
+	views := func() []*view { return []*view{a.merged, a.single[name]} }
+	return upstreamHooks{
+		changed: a.changed,
+		soleSession: func() *mcp.ServerSession {
+			var only *mcp.ServerSession
+			for _, v := range views() {
+				for ss := range v.server.Sessions() {
+					if only != nil {
+						return nil
+					}
+					only = ss
+				}
+			}
+			return only
+		},
+		broadcastLog: func(p *mcp.LoggingMessageParams) {
+			for _, v := range views() {
+				for ss := range v.server.Sessions() {
+					_ = ss.Log(context.Background(), p) // a session that went away; nothing to do
+				}
+			}
+		},
+		resourceUpdated: func(p *mcp.ResourceUpdatedNotificationParams) {
+			for _, v := range views() {
+				if err := v.server.ResourceUpdated(context.Background(), p); err != nil {
+					a.opts.Logger.Debug("relaying resource update failed", "upstream", name, "err", err)
+				}
+			}
+		},
 	}
 }
 

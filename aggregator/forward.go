@@ -78,24 +78,33 @@ func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificatio
 	}
 }
 
-// withTimeout runs f under the upstream's call timeout and turns the
-// deadline into a TimeoutError.
-func withTimeout[R any](ctx context.Context, u *upstream, method string, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+// forward runs f on the connection for the downstream session, under the
+// upstream's call timeout, with the call tracked as in flight (so that the
+// upstream's requests back to the client can be attributed to it). The
+// deadline becomes a TimeoutError; a lost upstream session (HTTP 404) closes
+// the connection so that it is re-initialized.
+func forward[R any](ctx context.Context, u *upstream, ss *mcp.ServerSession, method string, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var zero R
-	cs, err := u.current()
+	c, err := u.connFor(ss)
 	if err != nil {
 		return zero, err
 	}
+	untrack := c.track(ctx, ss)
+	defer untrack()
 	cctx, cancel := context.WithTimeout(ctx, u.spec.CallTimeout)
 	defer cancel()
-	res, err := f(cctx, cs)
-	if err != nil && ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+	res, err := f(cctx, c.cs)
+	if err == nil {
+		return res, nil
+	}
+	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		return zero, &TimeoutError{Upstream: u.spec.Name, Method: method, After: u.spec.CallTimeout.String()}
 	}
-	if err != nil {
-		return zero, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
+	if errors.Is(err, mcp.ErrSessionMissing) {
+		u.log.Warn("upstream lost our session; reconnecting", "method", method)
+		c.close()
 	}
-	return res, nil
+	return zero, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
 }
 
 func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, original string) (*mcp.CallToolResult, error) {
@@ -105,7 +114,7 @@ func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, origi
 	if len(req.Params.Arguments) > 0 {
 		params.Arguments = req.Params.Arguments
 	}
-	return withTimeout(ctx, u, "tools/call", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
+	return forward(ctx, u, req.Session, "tools/call", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
 		res, err := cs.CallTool(ctx, params)
 		release() // before the result goes back: later progress is dropped
 		return res, err
@@ -116,7 +125,7 @@ func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, ori
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.GetPromptParams{Meta: meta, Name: original, Arguments: req.Params.Arguments}
-	return withTimeout(ctx, u, "prompts/get", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+	return forward(ctx, u, req.Session, "prompts/get", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 		return cs.GetPrompt(ctx, params)
 	})
 }
@@ -125,13 +134,105 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.ReadResourceParams{Meta: meta, URI: req.Params.URI}
-	return withTimeout(ctx, u, "resources/read", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+	res, err := forward(ctx, u, req.Session, "resources/read", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, params)
+	})
+	if err == nil {
+		normalizeCache(&res.Cacheable)
+	}
+	return res, err
+}
+
+func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *mcp.CompleteParams) (*mcp.CompleteResult, error) {
+	return forward(ctx, u, ss, "completion/complete", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
+		return cs.Complete(ctx, params)
 	})
 }
 
-func (u *upstream) complete(ctx context.Context, params *mcp.CompleteParams) (*mcp.CompleteResult, error) {
-	return withTimeout(ctx, u, "completion/complete", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
-		return cs.Complete(ctx, params)
+// subscribe subscribes the shared connection to uri for a downstream client.
+// Subscriptions are counted, so the upstream sees one subscription per URI
+// however many clients want it, and they are restored after a reconnect.
+func (u *upstream) subscribe(ctx context.Context, uri string) error {
+	u.mu.Lock()
+	u.subs[uri]++
+	first := u.subs[uri] == 1
+	u.mu.Unlock()
+	if !first {
+		return nil
+	}
+	_, err := forward(ctx, u, nil, "resources/subscribe", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
 	})
+	if err != nil {
+		u.mu.Lock()
+		if u.subs[uri]--; u.subs[uri] <= 0 {
+			delete(u.subs, uri)
+		}
+		u.mu.Unlock()
+	}
+	return err
+}
+
+// unsubscribe drops one downstream subscription, and the upstream's when it
+// was the last.
+func (u *upstream) unsubscribe(ctx context.Context, uri string) error {
+	u.mu.Lock()
+	n, ok := u.subs[uri]
+	if ok {
+		if n <= 1 {
+			delete(u.subs, uri)
+		} else {
+			u.subs[uri] = n - 1
+		}
+	}
+	u.mu.Unlock()
+	if !ok || n > 1 {
+		return nil
+	}
+	_, err := forward(ctx, u, nil, "resources/unsubscribe", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+		return struct{}{}, cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
+	})
+	return err
+}
+
+// logLevels orders MCP log levels from most to least verbose.
+var logLevels = map[mcp.LoggingLevel]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
+
+// setLogLevel makes the upstream send log messages at least as verbose as a
+// downstream client asked for. The upstream runs at the most verbose level
+// any client asked for; each downstream session's own level (kept by the SDK)
+// filters what that client receives.
+func (u *upstream) setLogLevel(ctx context.Context, ss *mcp.ServerSession, level mcp.LoggingLevel) {
+	rank, ok := logLevels[level]
+	if !ok {
+		return
+	}
+	u.mu.Lock()
+	cur, set := logLevels[u.logLevel]
+	raise := u.logLevel == "" || (set && rank < cur)
+	if raise {
+		u.logLevel = level
+	}
+	u.mu.Unlock()
+	if !raise && u.spec.Isolation != IsolationSession {
+		return
+	}
+	_, err := forward(ctx, u, ss, "logging/setLevel", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+		if init := cs.InitializeResult(); init == nil || init.Capabilities == nil || init.Capabilities.Logging == nil {
+			return struct{}{}, nil // the upstream does not log
+		}
+		return struct{}{}, cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
+	})
+	if err != nil {
+		u.log.Debug("setting upstream log level failed", "err", err)
+	}
+}
+
+// normalizeCache fills the protocol default the SDK fills for results it
+// builds itself: an absent cacheScope means "public", but the field is
+// required on the wire.
+func normalizeCache(c *mcp.Cacheable) {
+	if c.CacheScope == "" {
+		c.CacheScope = "public"
+	}
 }

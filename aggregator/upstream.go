@@ -50,6 +50,9 @@ type UpstreamSpec struct {
 	// Allow and Deny are glob lists on the upstream's own tool names. An empty
 	// Allow allows every tool; Deny wins over Allow.
 	Allow, Deny []string
+	// Isolation is how downstream sessions share the upstream. Empty means
+	// [IsolationShared].
+	Isolation Isolation
 }
 
 // State is an upstream's connection state.
@@ -79,11 +82,24 @@ type UpstreamStatus struct {
 	Protocol  string    `json:"protocol_version,omitempty"`
 }
 
-// upstream owns the connection to one upstream server.
+// upstreamHooks are how an upstream reaches the catalogs that include it.
+type upstreamHooks struct {
+	changed         func()                                       // lists or state changed
+	soleSession     func() *mcp.ServerSession                    // the only downstream session that can see it, if exactly one
+	broadcastLog    func(*mcp.LoggingMessageParams)              // to every session that can see it
+	resourceUpdated func(*mcp.ResourceUpdatedNotificationParams) // to subscribed sessions
+}
+
+// upstream owns the connections to one upstream server: the shared one, which
+// also lists its features, and with isolation "session" one per downstream
+// session.
 type upstream struct {
-	spec     UpstreamSpec
-	log      *slog.Logger
-	onChange func() // called after the lists or the state changed
+	spec   UpstreamSpec
+	log    *slog.Logger
+	sdkLog *slog.Logger
+	hooks  upstreamHooks
+	ctx    context.Context // run's; session connections live under it
+	conns  sync.WaitGroup  // session connection watchers
 
 	firstOnce sync.Once
 	firstDone chan struct{} // closed after the first connection attempt
@@ -93,30 +109,46 @@ type upstream struct {
 	progressSeq atomic.Uint64
 	progress    sync.Map // upstream-side progress token (string) → *progressRoute
 
-	mu       sync.Mutex
-	state    State
-	since    time.Time
-	session  *mcp.ClientSession
-	lists    *lists
-	lastErr  string
-	restarts int
+	mu           sync.Mutex
+	state        State
+	since        time.Time
+	shared       *conn
+	sessionConns map[*mcp.ServerSession]*sessionConn
+	lists        *lists
+	lastErr      string
+	restarts     int
+	subs         map[string]int   // resource URI → downstream subscriptions
+	logLevel     mcp.LoggingLevel // most verbose level any downstream asked for
 }
 
-func newUpstream(spec UpstreamSpec, log *slog.Logger, onChange func()) *upstream {
+// sessionConn is an isolated connection being made or made.
+type sessionConn struct {
+	ready chan struct{}
+	c     *conn
+	err   error
+}
+
+func newUpstream(spec UpstreamSpec, log *slog.Logger, hooks upstreamHooks) *upstream {
 	if spec.CallTimeout <= 0 {
 		spec.CallTimeout = DefaultCallTimeout
 	}
 	if spec.InitTimeout <= 0 {
 		spec.InitTimeout = DefaultInitTimeout
 	}
+	if spec.Isolation == "" {
+		spec.Isolation = IsolationShared
+	}
 	return &upstream{
-		spec:      spec,
-		log:       log.With("upstream", spec.Name),
-		onChange:  onChange,
-		firstDone: make(chan struct{}),
-		refresh:   make(chan struct{}, 1),
-		state:     StateConnecting,
-		since:     time.Now(),
+		spec:         spec,
+		log:          log.With("upstream", spec.Name),
+		sdkLog:       log.With("upstream", spec.Name, "component", "go-sdk"),
+		hooks:        hooks,
+		firstDone:    make(chan struct{}),
+		refresh:      make(chan struct{}, 1),
+		state:        StateConnecting,
+		since:        time.Now(),
+		sessionConns: map[*mcp.ServerSession]*sessionConn{},
+		subs:         map[string]int{},
 	}
 }
 
@@ -127,8 +159,11 @@ func (u *upstream) toolAllowed(name string) bool {
 	return !globMatch(u.spec.Deny, name)
 }
 
-// run connects, serves and reconnects until ctx is done.
+// run connects, serves and reconnects until ctx is done. It returns after
+// every connection, shared and isolated, is closed.
 func (u *upstream) run(ctx context.Context) {
+	u.ctx = ctx
+	defer u.conns.Wait()
 	delay := backoffInitial
 	for {
 		started := time.Now()
@@ -165,52 +200,50 @@ func (u *upstream) finishFirst(err error) {
 	})
 }
 
-// connectAndServe makes one connection, lists the upstream's features, and
-// then serves list_changed refreshes until the connection ends.
+// connectAndServe makes the shared connection, lists the upstream's
+// features, and then serves list_changed refreshes until the connection ends.
 func (u *upstream) connectAndServe(ctx context.Context) error {
-	cs, cancel, err := u.connect(ctx)
+	c, err := u.connect(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	defer cs.Close()
+	defer c.close()
 	ictx, icancel := context.WithTimeout(ctx, u.spec.InitTimeout)
-	l, err := u.listAll(ictx, cs)
+	l, err := u.listAll(ictx, c.cs)
 	icancel()
 	if err != nil {
 		return fmt.Errorf("listing: %w", err)
 	}
-	init := cs.InitializeResult()
+	u.restore(ctx, c)
+	init := c.cs.InitializeResult()
 	u.mu.Lock()
-	u.session, u.lists, u.state, u.since, u.lastErr = cs, l, StateUp, time.Now(), ""
+	u.shared, u.lists, u.state, u.since, u.lastErr = c, l, StateUp, time.Now(), ""
 	u.mu.Unlock()
 	u.log.Info("upstream connected", "server", init.ServerInfo.Name, "protocol", init.ProtocolVersion,
 		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "resource_templates", len(l.templates))
-	u.onChange()
+	u.hooks.changed()
 	u.finishFirst(nil)
-	return u.serve(ctx, cs)
+	return u.serve(ctx, c)
 }
 
-// connect starts a transport and initializes a session. The context given to
-// the transport lives as long as the connection (the SSE transport ties its
-// event stream to it); the init timeout cancels it only if initialization has
-// not finished in time. The returned cancel ends the connection's context.
-func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, context.CancelFunc, error) {
+// connect starts a transport and initializes a session; owner is the
+// downstream session of an isolated connection, nil for the shared one. The
+// context given to the transport lives as long as the connection (the SSE
+// transport ties its event stream to it); the init timeout cancels it only if
+// initialization has not finished in time.
+func (u *upstream) connect(ctx context.Context, owner *mcp.ServerSession) (*conn, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	timer := time.AfterFunc(u.spec.InitTimeout, cancel)
 	t, err := u.spec.NewTransport(ctx)
 	if err != nil {
 		timer.Stop()
 		cancel()
-		return nil, nil, err
+		return nil, err
 	}
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, &mcp.ClientOptions{
-		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh() },
-		PromptListChangedHandler:    func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh() },
-		ResourceListChangedHandler:  func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh() },
-		ProgressNotificationHandler: u.relayProgress,
-	})
-	cs, err := client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
+	c := &conn{up: u, owner: owner, cancel: cancel, inflight: map[*inflightCall]struct{}{}}
+	c.client = mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, u.clientOptions(c, owner))
+	c.client.AddReceivingMiddleware(rootsMiddleware(c))
+	cs, err := c.client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
 	if !timer.Stop() {
 		// The init timeout fired: even a session that just made it is
 		// cancelled, so report the timeout.
@@ -218,16 +251,51 @@ func (u *upstream) connect(ctx context.Context) (*mcp.ClientSession, context.Can
 			cs.Close()
 		}
 		cancel()
-		return nil, nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
+		return nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
 	}
 	if err != nil {
 		cancel()
-		return nil, nil, fmt.Errorf("initialize: %w", err)
+		return nil, fmt.Errorf("initialize: %w", err)
 	}
-	return cs, cancel, nil
+	c.cs = cs
+	return c, nil
 }
 
-func (u *upstream) signalRefresh() {
+// close ends the connection: the session (a stdio child is stopped) and its
+// context.
+func (c *conn) close() {
+	c.cs.Close()
+	c.cancel()
+}
+
+// restore re-applies what downstream clients asked of the upstream before a
+// reconnect: resource subscriptions and the log level.
+func (u *upstream) restore(ctx context.Context, c *conn) {
+	u.mu.Lock()
+	uris := make([]string, 0, len(u.subs))
+	for uri := range u.subs {
+		uris = append(uris, uri)
+	}
+	level := u.logLevel
+	u.mu.Unlock()
+	for _, uri := range uris {
+		if err := c.cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri}); err != nil {
+			u.log.Warn("re-subscribing after reconnect failed", "uri", uri, "err", err)
+		}
+	}
+	if level != "" {
+		if err := c.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
+			u.log.Debug("setting log level after reconnect failed", "err", err)
+		}
+	}
+}
+
+// signalRefresh asks for a re-list after a list_changed on the shared
+// connection (the one the catalog comes from).
+func (u *upstream) signalRefresh(c *conn) {
+	if c.owner != nil {
+		return
+	}
 	select {
 	case u.refresh <- struct{}{}:
 	default:
@@ -236,14 +304,15 @@ func (u *upstream) signalRefresh() {
 
 // serve waits for the connection to end, re-listing (debounced) on each
 // list_changed signal.
-func (u *upstream) serve(ctx context.Context, cs *mcp.ClientSession) error {
+func (u *upstream) serve(ctx context.Context, c *conn) error {
+	cs := c.cs
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
 	var debounce <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			cs.Close()
+			c.close()
 			<-ended
 			return ctx.Err()
 		case err := <-ended:
@@ -267,7 +336,7 @@ func (u *upstream) serve(ctx context.Context, cs *mcp.ClientSession) error {
 			u.mu.Lock()
 			u.lists = l
 			u.mu.Unlock()
-			u.onChange()
+			u.hooks.changed()
 		}
 	}
 }
@@ -353,19 +422,76 @@ func (u *upstream) setDown(err error) {
 		msg = err.Error()
 	}
 	u.mu.Lock()
-	u.session, u.lists, u.state, u.since, u.lastErr = nil, nil, StateDown, time.Now(), msg
+	u.shared, u.lists, u.state, u.since, u.lastErr = nil, nil, StateDown, time.Now(), msg
 	u.mu.Unlock()
-	u.onChange()
+	u.hooks.changed()
 }
 
-// current returns the live session, or an error naming the upstream.
-func (u *upstream) current() (*mcp.ClientSession, error) {
+// current returns the shared connection, or an error naming the upstream.
+func (u *upstream) current() (*conn, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.session == nil {
+	if u.shared == nil {
 		return nil, &UnavailableError{Upstream: u.spec.Name, State: u.state, LastError: u.lastErr}
 	}
-	return u.session, nil
+	return u.shared, nil
+}
+
+// connFor returns the connection a downstream session's request goes to:
+// the shared one, or with isolation "session" that session's own, made on
+// first use and closed when either side ends.
+func (u *upstream) connFor(ss *mcp.ServerSession) (*conn, error) {
+	shared, err := u.current()
+	if err != nil || u.spec.Isolation != IsolationSession || ss == nil {
+		return shared, err
+	}
+	u.mu.Lock()
+	e, ok := u.sessionConns[ss]
+	if !ok {
+		e = &sessionConn{ready: make(chan struct{})}
+		u.sessionConns[ss] = e
+	}
+	u.mu.Unlock()
+	if ok {
+		<-e.ready // bounded by the init timeout
+		return e.c, e.err
+	}
+	e.c, e.err = u.connect(u.ctx, ss)
+	close(e.ready)
+	if e.err != nil {
+		u.dropSessionConn(ss, e)
+		return nil, fmt.Errorf("isolated connection: %w", e.err)
+	}
+	u.log.Debug("isolated connection made", "session", ss.ID())
+	u.conns.Add(1)
+	go u.watchSessionConn(ss, e)
+	return e.c, nil
+}
+
+// watchSessionConn closes an isolated connection when its downstream session
+// ends, the connection itself ends, or the upstream shuts down.
+func (u *upstream) watchSessionConn(ss *mcp.ServerSession, e *sessionConn) {
+	defer u.conns.Done()
+	downstream := make(chan struct{})
+	go func() { ss.Wait(); close(downstream) }()
+	upstream := make(chan struct{})
+	go func() { e.c.cs.Wait(); close(upstream) }()
+	select {
+	case <-downstream:
+	case <-upstream:
+	case <-u.ctx.Done():
+	}
+	u.dropSessionConn(ss, e)
+	e.c.close()
+	<-upstream
+}
+
+func (u *upstream) dropSessionConn(ss *mcp.ServerSession, e *sessionConn) {
+	u.mu.Lock()
+	if u.sessionConns[ss] == e {
+		delete(u.sessionConns, ss)
+	}
+	u.mu.Unlock()
 }
 
 func (u *upstream) snapshot() (*lists, State) {
@@ -385,8 +511,8 @@ func (u *upstream) status() UpstreamStatus {
 		st.Tools, st.Prompts = len(u.lists.tools), len(u.lists.prompts)
 		st.Resources, st.Templates = len(u.lists.resources), len(u.lists.templates)
 	}
-	if u.session != nil {
-		if init := u.session.InitializeResult(); init != nil {
+	if u.shared != nil {
+		if init := u.shared.cs.InitializeResult(); init != nil {
 			st.Protocol = init.ProtocolVersion
 			if init.ServerInfo != nil {
 				st.Server = init.ServerInfo.Name

@@ -67,11 +67,13 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		Capabilities: &mcp.ServerCapabilities{
 			Tools:       &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
-			Resources:   &mcp.ResourceCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
 			Logging:     &mcp.LoggingCapabilities{},
 			Completions: &mcp.CompletionCapabilities{},
 		},
-		CompletionHandler: v.complete,
+		CompletionHandler:  v.complete,
+		SubscribeHandler:   v.subscribe,
+		UnsubscribeHandler: v.unsubscribe,
 	})
 	v.server.AddReceivingMiddleware(v.dispatch)
 	return v
@@ -124,7 +126,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return listPage(v, v.cat.Load().tools, cursor, func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
-					return &mcp.ListToolsResult{Tools: items, NextCursor: next}
+					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: publicCache}
 				})
 		case *mcp.ListPromptsRequest:
 			v.waitStart(ctx)
@@ -134,7 +136,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return listPage(v, v.cat.Load().prompts, cursor, func(p *mcp.Prompt) string { return p.Name },
 				func(items []*mcp.Prompt, next string) mcp.Result {
-					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next}
+					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: publicCache}
 				})
 		case *mcp.ListResourcesRequest:
 			v.waitStart(ctx)
@@ -144,7 +146,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return listPage(v, v.cat.Load().resources, cursor, func(r *mcp.Resource) string { return r.URI },
 				func(items []*mcp.Resource, next string) mcp.Result {
-					return &mcp.ListResourcesResult{Resources: items, NextCursor: next}
+					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: publicCache}
 				})
 		case *mcp.ListResourceTemplatesRequest:
 			v.waitStart(ctx)
@@ -154,7 +156,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			}
 			return listPage(v, v.cat.Load().templates, cursor, func(t *mcp.ResourceTemplate) string { return t.URITemplate },
 				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
-					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next}
+					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: publicCache}
 				})
 		case *mcp.CallToolRequest:
 			return v.callTool(ctx, r)
@@ -162,6 +164,14 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			return v.getPrompt(ctx, r)
 		case *mcp.ReadResourceRequest:
 			return v.readResource(ctx, r)
+		case *mcp.ServerRequest[*mcp.SetLoggingLevelParams]:
+			res, err := next(ctx, method, req) // the SDK keeps the session's level
+			if err == nil && r.Params != nil {
+				for _, u := range v.sources {
+					u.setLogLevel(ctx, r.Session, r.Params.Level)
+				}
+			}
+			return res, err
 		}
 		return next(ctx, method, req)
 	}
@@ -244,6 +254,27 @@ func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (
 	return res, nil
 }
 
+// publicCache is what the SDK puts in the list results it builds: no TTL and
+// the protocol's default scope.
+var publicCache = mcp.Cacheable{CacheScope: "public"}
+
+// subscribe routes resources/subscribe to the upstream serving the URI.
+func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
+	if !ok {
+		return mcp.ResourceNotFoundError(req.Params.URI)
+	}
+	return toWireError(up.spec.Name, up.subscribe(ctx, req.Params.URI))
+}
+
+func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
+	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
+	if !ok {
+		return mcp.ResourceNotFoundError(req.Params.URI)
+	}
+	return toWireError(up.spec.Name, up.unsubscribe(ctx, req.Params.URI))
+}
+
 // complete routes completion/complete by its reference: a prompt by its
 // exposed name (mapped back), a resource template by URI.
 func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
@@ -274,7 +305,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	default:
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown ref type %q", ref.Type)}
 	}
-	res, err := up.complete(ctx, &params)
+	res, err := up.complete(ctx, req.Session, &params)
 	if err != nil {
 		return nil, toWireError(up.spec.Name, err)
 	}

@@ -41,6 +41,7 @@ func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.Upstrea
 			CallTimeout:  u.Timeout.D(),
 			Allow:        u.Tools.Allow,
 			Deny:         u.Tools.Deny,
+			Isolation:    aggregator.Isolation(u.Isolation),
 		})
 	}
 	return specs

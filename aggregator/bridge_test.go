@@ -1,0 +1,317 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// askServer is an upstream whose tool "ask" samples the client with its
+// argument and returns what the client's model said.
+func askServer() *mcp.Server {
+	srv := newServer("asker")
+	srv.AddTool(&mcp.Tool{Name: "ask", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+				Messages:  []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: string(req.Params.Arguments)}}},
+				MaxTokens: 10,
+			})
+			if err != nil {
+				return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "sampling failed: " + err.Error()}}}, nil
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil
+		})
+	return srv
+}
+
+// samplingClient answers sampling with its name and the prompt.
+func samplingClient(name string) *mcp.ClientOptions {
+	return &mcp.ClientOptions{CreateMessageHandler: func(_ context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: name + ":" + req.Params.Messages[0].Content.(*mcp.TextContent).Text}}, nil
+	}}
+}
+
+// TestSamplingNeverReachesAnotherSession drives two downstream sessions that
+// interleave thousands of sampling-triggering calls: every answer a caller
+// gets was produced by its own client. With a shared upstream connection,
+// calls that cannot be attributed are refused; with isolation "session"
+// every call succeeds.
+func TestSamplingNeverReachesAnotherSession(t *testing.T) {
+	for _, tc := range []struct {
+		isolation  Isolation
+		allSucceed bool
+	}{{IsolationShared, false}, {IsolationSession, true}} {
+		t.Run(string(tc.isolation), func(t *testing.T) {
+			spec := fakeUpstream("up", askServer())
+			spec.Isolation = tc.isolation
+			agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+			clients := map[string]*mcp.ClientSession{
+				"A": connect(t, agg.Server(), samplingClient("A")),
+				"B": connect(t, agg.Server(), samplingClient("B")),
+			}
+			const perClient, workers = 1000, 8
+			var ok, refused atomic.Int64
+			var wg sync.WaitGroup
+			for name, cs := range clients {
+				for w := range workers {
+					wg.Go(func() {
+						for i := range perClient / workers {
+							nonce := fmt.Sprintf(`{"n":"%s-%d-%d"}`, name, w, i)
+							res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__ask", Arguments: jsonRaw(nonce)})
+							if !assert.NoError(t, err) {
+								return
+							}
+							text := res.Content[0].(*mcp.TextContent).Text
+							if res.IsError {
+								assert.Contains(t, text, "cannot deliver sampling/createMessage")
+								refused.Add(1)
+								continue
+							}
+							assert.Equal(t, name+":"+nonce, text, "an answer from another client's model")
+							ok.Add(1)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			assert.Equal(t, int64(2*perClient), ok.Load()+refused.Load())
+			if tc.allSucceed {
+				assert.Zero(t, refused.Load())
+			}
+			t.Logf("%s: %d delivered, %d refused as ambiguous", tc.isolation, ok.Load(), refused.Load())
+		})
+	}
+}
+
+func jsonRaw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// bridgeServer has tools that make server-to-client requests of each kind.
+func bridgeServer() *mcp.Server {
+	srv := askServer()
+	srv.AddTool(&mcp.Tool{Name: "elicit", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: "name?", RequestedSchema: map[string]any{
+				"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
+			if err != nil {
+				return nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: res.Action + ":" + fmt.Sprint(res.Content["name"])}}}, nil
+		})
+	srv.AddTool(&mcp.Tool{Name: "roots", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			res, err := req.Session.ListRoots(ctx, nil)
+			if err != nil {
+				return nil, err
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Join(uris, ",")}}}, nil
+		})
+	srv.AddTool(&mcp.Tool{Name: "log", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			err := req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Logger: "tool", Data: "hello from upstream"})
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "logged"}}}, err
+		})
+	srv.AddTool(&mcp.Tool{Name: "slow", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			token := req.Params.GetProgressToken()
+			for i := range 3 {
+				if token != nil {
+					req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: float64(i + 1), Total: 3})
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(len(req.Params.Arguments)) * time.Millisecond):
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil
+		})
+	return srv
+}
+
+func TestServerToClientRequests(t *testing.T) {
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", bridgeServer())}, nil)
+	opts := samplingClient("me")
+	opts.ElicitationHandler = func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "Ann"}}, nil
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "c"}, opts)
+	client.AddRoots(&mcp.Root{URI: "file:///work", Name: "work"})
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := agg.Server().Connect(context.Background(), st, nil)
+	require.NoError(t, err)
+	cs, err := client.Connect(context.Background(), ct, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { cs.Close(); ss.Wait() })
+
+	assert.Equal(t, `me:{"q":"x"}`, callText(t, cs, "up__ask", `{"q":"x"}`))
+	assert.Equal(t, "accept:Ann", callText(t, cs, "up__elicit", `{}`))
+	assert.Equal(t, "file:///work", callText(t, cs, "up__roots", `{}`))
+}
+
+func TestServerToClientRequiresCapability(t *testing.T) {
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", bridgeServer())}, nil)
+	cs := connect(t, agg.Server(), nil) // declares no sampling
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__ask", Arguments: map[string]any{}})
+	require.NoError(t, err)
+	assert.True(t, res.IsError)
+	assert.Contains(t, textOf(t, res), "did not declare the capability for sampling/createMessage")
+}
+
+func callText(t *testing.T, cs *mcp.ClientSession, name, args string) string {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: jsonRaw(args)})
+	require.NoError(t, err)
+	require.False(t, res.IsError, "%s", textOf(t, res))
+	return textOf(t, res)
+}
+
+func TestProgressIsMappedPerCallAndLateProgressDropped(t *testing.T) {
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", bridgeServer())}, nil)
+	type got struct {
+		token    any
+		progress float64
+	}
+	var mu sync.Mutex
+	var received []got
+	var afterResult atomic.Bool
+	var late atomic.Int64
+	cs := connect(t, agg.Server(), &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+		if afterResult.Load() {
+			late.Add(1)
+		}
+		mu.Lock()
+		received = append(received, got{req.Params.ProgressToken, req.Params.Progress})
+		mu.Unlock()
+	}})
+	// Two calls with the same token from one client, one after the other:
+	// each call's progress carries the caller's token back.
+	for range 20 {
+		params := &mcp.CallToolParams{Name: "up__slow", Arguments: map[string]any{}}
+		params.SetProgressToken("tok-1")
+		_, err := cs.CallTool(context.Background(), params)
+		require.NoError(t, err)
+	}
+	afterResult.Store(true)
+	// Let any late notification arrive, then check none was delivered after a result.
+	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__slow", Arguments: map[string]any{}})
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	require.NotEmpty(t, received)
+	for _, r := range received {
+		assert.Equal(t, "tok-1", r.token, "the upstream-side token never reaches the client")
+	}
+	assert.Zero(t, late.Load(), "progress delivered after its call's result")
+}
+
+func TestCancellationReachesUpstream(t *testing.T) {
+	srv := newServer("up")
+	cancelled := make(chan struct{})
+	started := make(chan struct{})
+	srv.AddTool(&mcp.Tool{Name: "block", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			close(started)
+			<-ctx.Done()
+			close(cancelled)
+			return nil, ctx.Err()
+		})
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+	cs := connect(t, agg.Server(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__block", Arguments: map[string]any{}})
+		errc <- err
+	}()
+	<-started
+	cancel() // the client sends notifications/cancelled
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream's handler was not cancelled")
+	}
+	assert.Error(t, <-errc)
+}
+
+func TestCallTimeoutNamesUpstream(t *testing.T) {
+	srv := newServer("up")
+	srv.AddTool(&mcp.Tool{Name: "block", InputSchema: map[string]any{"type": "object"}},
+		func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			<-ctx.Done() // cancelled by the gateway's notifications/cancelled
+			return nil, ctx.Err()
+		})
+	spec := fakeUpstream("up", srv)
+	spec.CallTimeout = 200 * time.Millisecond
+	agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+	cs := connect(t, agg.Server(), nil)
+	start := time.Now()
+	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__block", Arguments: map[string]any{}})
+	var rpcErr *jsonrpc.Error
+	require.True(t, errors.As(err, &rpcErr), "%v", err)
+	assert.Equal(t, int64(CodeUpstreamTimeout), rpcErr.Code)
+	assert.Equal(t, `upstream "up" did not answer tools/call within 200ms`, rpcErr.Message)
+	assert.Less(t, time.Since(start), 2*time.Second)
+}
+
+func TestLoggingRelayed(t *testing.T) {
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", bridgeServer())}, nil)
+	msgs := make(chan *mcp.LoggingMessageParams, 10)
+	cs := connect(t, agg.Server(), &mcp.ClientOptions{LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) {
+		msgs <- req.Params
+	}})
+	require.NoError(t, cs.SetLoggingLevel(context.Background(), &mcp.SetLoggingLevelParams{Level: "info"}))
+	assert.Equal(t, "logged", callText(t, cs, "up__log", `{}`))
+	select {
+	case m := <-msgs:
+		assert.Equal(t, "up/tool", m.Logger)
+		assert.Equal(t, "hello from upstream", m.Data)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no log message relayed")
+	}
+}
+
+func TestResourceSubscription(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "up"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	srv.AddResource(&mcp.Resource{URI: "up://r", Name: "r"}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "r"}}}, nil
+	})
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+	updates := make(chan string, 10)
+	cs := connect(t, agg.Server(), &mcp.ClientOptions{ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+		updates <- req.Params.URI
+	}})
+	other := connect(t, agg.Server(), &mcp.ClientOptions{ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+		t.Errorf("an unsubscribed session got an update for %s", req.Params.URI)
+	}})
+	_ = other
+	ctx := context.Background()
+	require.NoError(t, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "up://r"}))
+	require.NoError(t, srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "up://r"}))
+	select {
+	case uri := <-updates:
+		assert.Equal(t, "up://r", uri)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no resource update relayed")
+	}
+	require.NoError(t, cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: "up://r"}))
+	err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "nowhere://x"})
+	assert.Error(t, err)
+}
