@@ -36,6 +36,14 @@ type Options struct {
 	// PageSize is the size of one page of a downstream list. Zero means
 	// [DefaultPageSize].
 	PageSize int
+	// Local is the principal of requests that carry none (the stdio
+	// downstream). Nil means [LocalPrincipal].
+	Local *Principal
+	// Limiter applies per-principal rate limits to requests that did not
+	// come over HTTP; nil means none.
+	Limiter *Limiter
+	// Observer receives metrics and audit events; nil means [NopObserver].
+	Observer Observer
 	// StartupWait bounds how long the first list requests wait for upstreams
 	// that are still making their first connection attempt, so that a client
 	// that lists right after start-up sees a complete catalog. Zero means 10s.
@@ -72,6 +80,12 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 	if o.StartupWait <= 0 {
 		o.StartupWait = 10 * time.Second
 	}
+	if o.Local == nil {
+		o.Local = LocalPrincipal()
+	}
+	if o.Observer == nil {
+		o.Observer = NopObserver{}
+	}
 	a := &Aggregator{opts: o, byName: map[string]*upstream{}, single: map[string]*view{}, started: make(chan struct{})}
 	prefixes := map[string]string{}
 	var errs []error
@@ -103,9 +117,9 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(a.upstreams, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
-	a.merged = newView("", a.upstreams, true, &o, a.waitStarted)
+	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.principal, a.limitMiddleware)
 	for _, u := range a.upstreams {
-		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted)
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.principal, a.limitMiddleware)
 	}
 	return a, nil
 }
@@ -175,7 +189,10 @@ func (a *Aggregator) waitStarted(ctx context.Context) {
 func (a *Aggregator) hooksFor(name string) upstreamHooks {
 	views := func() []*view { return []*view{a.merged, a.single[name]} }
 	return upstreamHooks{
-		changed: a.changed,
+		changed:        a.changed,
+		breakerChanged: func(state string) { a.opts.Observer.BreakerState(name, state) },
+		state:          func(up bool) { a.opts.Observer.UpstreamState(name, up) },
+		restarted:      func() { a.opts.Observer.UpstreamRestart(name) },
 		soleSession: func() *mcp.ServerSession {
 			var only *mcp.ServerSession
 			for _, v := range views() {

@@ -180,43 +180,67 @@ func callText(t *testing.T, cs *mcp.ClientSession, name, args string) string {
 	return textOf(t, res)
 }
 
+// TestProgressIsMappedPerCallAndLateProgressDropped reads the gateway's
+// messages in wire order (an SDK client hands notifications and responses to
+// different goroutines, so only the wire shows order): each call's progress
+// carries the caller's own token and none follows its response, even though
+// the upstream sends its last progress right before answering.
 func TestProgressIsMappedPerCallAndLateProgressDropped(t *testing.T) {
 	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", bridgeServer())}, nil)
-	type got struct {
-		token    any
-		progress float64
-	}
-	var mu sync.Mutex
-	var received []got
-	var afterResult atomic.Bool
-	var late atomic.Int64
-	cs := connect(t, agg.Server(), &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-		if afterResult.Load() {
-			late.Add(1)
-		}
-		mu.Lock()
-		received = append(received, got{req.Params.ProgressToken, req.Params.Progress})
-		mu.Unlock()
-	}})
-	// Two calls with the same token from one client, one after the other:
-	// each call's progress carries the caller's token back.
-	for range 20 {
-		params := &mcp.CallToolParams{Name: "up__slow", Arguments: map[string]any{}}
-		params.SetProgressToken("tok-1")
-		_, err := cs.CallTool(context.Background(), params)
-		require.NoError(t, err)
-	}
-	afterResult.Store(true)
-	// Let any late notification arrive, then check none was delivered after a result.
-	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__slow", Arguments: map[string]any{}})
+	ctx := context.Background()
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := agg.Server().Connect(ctx, st, nil)
 	require.NoError(t, err)
-	mu.Lock()
-	defer mu.Unlock()
-	require.NotEmpty(t, received)
-	for _, r := range received {
-		assert.Equal(t, "tok-1", r.token, "the upstream-side token never reaches the client")
+	conn, err := ct.Connect(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(); ss.Wait() })
+	send := func(raw string) {
+		msg, err := jsonrpc.DecodeMessage([]byte(raw))
+		require.NoError(t, err)
+		require.NoError(t, conn.Write(ctx, msg))
 	}
-	assert.Zero(t, late.Load(), "progress delivered after its call's result")
+	read := func() jsonrpc.Message {
+		msg, err := conn.Read(ctx)
+		require.NoError(t, err)
+		return msg
+	}
+	send(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	read()
+	send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	progress := 0
+	answered := map[string]bool{}
+	const calls = 50
+	for i := 1; i <= calls; i++ {
+		send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"up__slow","arguments":{},"_meta":{"progressToken":"tok-%d"}}}`, i, i))
+	}
+	for len(answered) < calls {
+		switch m := read().(type) {
+		case *jsonrpc.Response:
+			answered[fmt.Sprint(m.ID.Raw())] = true
+		case *jsonrpc.Request:
+			require.Equal(t, "notifications/progress", m.Method)
+			var p struct {
+				ProgressToken any `json:"progressToken"`
+			}
+			require.NoError(t, json.Unmarshal(m.Params, &p))
+			token, _ := p.ProgressToken.(string)
+			require.True(t, strings.HasPrefix(token, "tok-"), "the upstream-side token %v reached the client", p.ProgressToken)
+			assert.False(t, answered[strings.TrimPrefix(token, "tok-")], "progress for %s after its response", token)
+			progress++
+		}
+	}
+	// Nothing may follow the last response: wait for a ping's answer, which
+	// is queued after anything the gateway would still send.
+	send(`{"jsonrpc":"2.0","id":"ping","method":"ping"}`)
+	for {
+		m := read()
+		if r, ok := m.(*jsonrpc.Response); ok && fmt.Sprint(r.ID.Raw()) == "ping" {
+			break
+		}
+		t.Errorf("message after every call answered: %#v", m)
+	}
+	assert.Positive(t, progress)
+	t.Logf("%d progress notifications for %d calls", progress, calls)
 }
 
 func TestCancellationReachesUpstream(t *testing.T) {

@@ -21,6 +21,45 @@ const (
 // caller's catalog.
 var ErrUnknownTool = errors.New("unknown tool")
 
+// CodeForbidden is the JSON-RPC error code of a request the caller's
+// identity may not make.
+const CodeForbidden = -32003
+
+// DeniedError reports a request the caller's policy does not allow.
+type DeniedError struct {
+	Identity string
+	What     string
+}
+
+func (e *DeniedError) Error() string {
+	return fmt.Sprintf("%s is not allowed for identity %q", e.What, e.Identity)
+}
+
+// outcomeOf classifies an error for metrics and audit.
+func outcomeOf(err error) string {
+	var denied *DeniedError
+	var unavail *UnavailableError
+	var open *BreakerOpenError
+	var busy *ConcurrencyError
+	var timeout *TimeoutError
+	var limited *RateLimitedError
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.As(err, &denied):
+		return OutcomeDenied
+	case errors.As(err, &limited):
+		return OutcomeRateLimited
+	case errors.As(err, &timeout):
+		return OutcomeTimeout
+	case errors.As(err, &unavail), errors.As(err, &open), errors.As(err, &busy):
+		return OutcomeUnavailable
+	case isUpstreamAnswer(err), errors.Is(err, ErrUnknownTool):
+		return OutcomeError
+	}
+	return OutcomeUnavailable
+}
+
 // UnavailableError reports a call to an upstream that is not connected.
 type UnavailableError struct {
 	Upstream  string
@@ -59,14 +98,23 @@ func toWireError(upstreamName string, err error) error {
 	}
 	var unavail *UnavailableError
 	var timeout *TimeoutError
+	var open *BreakerOpenError
+	var busy *ConcurrencyError
+	var denied *DeniedError
 	switch {
+	case errors.As(err, &denied):
+		return &jsonrpc.Error{Code: CodeForbidden, Message: denied.Error()}
 	case errors.As(err, &unavail):
 		return &jsonrpc.Error{Code: CodeUpstreamUnavailable, Message: unavail.Error()}
+	case errors.As(err, &open):
+		return &jsonrpc.Error{Code: CodeUpstreamUnavailable, Message: open.Error()}
+	case errors.As(err, &busy):
+		return &jsonrpc.Error{Code: CodeUpstreamUnavailable, Message: busy.Error()}
 	case errors.As(err, &timeout):
 		return &jsonrpc.Error{Code: CodeUpstreamTimeout, Message: timeout.Error()}
 	case errors.Is(err, ErrUnknownTool):
 		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled), errors.Is(err, errCallerGone):
 		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "request cancelled"}
 	}
 	return &jsonrpc.Error{Code: CodeUpstreamUnavailable, Message: fmt.Sprintf("upstream %q: connection error", upstreamName)}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/sony/gobreaker/v2"
 )
 
 // progressTokenKey is the _meta key of a request's progress token.
@@ -78,43 +80,89 @@ func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificatio
 	}
 }
 
-// forward runs f on the connection for the downstream session, under the
-// upstream's call timeout, with the call tracked as in flight (so that the
-// upstream's requests back to the client can be attributed to it). The
-// deadline becomes a TimeoutError; a lost upstream session (HTTP 404) closes
-// the connection so that it is re-initialized.
-func forward[R any](ctx context.Context, u *upstream, ss *mcp.ServerSession, method string, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
-	var zero R
-	c, err := u.connFor(ss)
-	if err != nil {
-		return zero, err
-	}
-	untrack := c.track(ctx, ss)
-	defer untrack()
+// forward sends one request to the upstream for a downstream session, with
+// everything that guards an upstream call: the call timeout (a fixed
+// deadline: progress does not extend it, and on expiry the SDK sends the
+// upstream notifications/cancelled), the concurrency cap, the circuit breaker,
+// and — for idempotent requests only, and only when the request never got an
+// answer — retries with backoff within the deadline.
+func forward[R any](ctx context.Context, u *upstream, ss *mcp.ServerSession, method string, idempotent bool, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	cctx, cancel := context.WithTimeout(ctx, u.spec.CallTimeout)
 	defer cancel()
-	res, err := f(cctx, c.cs)
-	if err == nil {
-		return res, nil
+	release, err := u.acquire(cctx)
+	if err != nil {
+		var zero R
+		return zero, err
 	}
-	if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
-		return zero, &TimeoutError{Upstream: u.spec.Name, Method: method, After: u.spec.CallTimeout.String()}
+	defer release()
+	for attempt := 0; ; attempt++ {
+		res, err := forwardOnce(ctx, cctx, u, ss, method, f)
+		if err == nil || !idempotent || !retryable(err) || attempt >= len(retryDelays) {
+			return res, err
+		}
+		delay := retryDelays[attempt]
+		if deadline, ok := cctx.Deadline(); ok && time.Until(deadline) < delay {
+			return res, err
+		}
+		u.log.Debug("retrying idempotent request", "method", method, "attempt", attempt+2, "err", err)
+		select {
+		case <-cctx.Done():
+			return res, err
+		case <-time.After(delay):
+		}
 	}
-	if errors.Is(err, mcp.ErrSessionMissing) {
-		u.log.Warn("upstream lost our session; reconnecting", "method", method)
-		c.close()
-	}
-	return zero, fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
 }
 
-func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, original string) (*mcp.CallToolResult, error) {
+// forwardOnce makes one attempt through the circuit breaker, with the call
+// tracked as in flight on its connection (so that the upstream's requests
+// back to the client can be attributed to it). A lost upstream session (HTTP
+// 404) closes the connection so that it is re-initialized.
+func forwardOnce[R any](ctx, cctx context.Context, u *upstream, ss *mcp.ServerSession, method string, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+	var res R
+	run := func() (struct{}, error) {
+		c, err := u.connFor(ss)
+		if err != nil {
+			return struct{}{}, err
+		}
+		untrack := c.track(ctx, ss)
+		defer untrack()
+		r, err := f(cctx, c.cs)
+		switch {
+		case err == nil:
+			res = r
+		case ctx.Err() != nil:
+			err = fmt.Errorf("%w: %w", errCallerGone, ctx.Err())
+		case errors.Is(cctx.Err(), context.DeadlineExceeded):
+			err = &TimeoutError{Upstream: u.spec.Name, Method: method, After: u.spec.CallTimeout.String()}
+		case isUpstreamAnswer(err):
+		default:
+			if errors.Is(err, mcp.ErrSessionMissing) {
+				u.log.Warn("upstream lost our session; reconnecting", "method", method)
+				c.close()
+			}
+			err = fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
+		}
+		return struct{}{}, err
+	}
+	var err error
+	if u.breaker == nil {
+		_, err = run()
+	} else if _, err = u.breaker.Execute(run); errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+		err = &BreakerOpenError{Upstream: u.spec.Name}
+	}
+	return res, err
+}
+
+// callTool forwards a tools/call. It is retried only if the upstream
+// annotated the tool idempotentHint.
+func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, original string, idempotent bool) (*mcp.CallToolResult, error) {
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.CallToolParams{Meta: meta, Name: original}
 	if len(req.Params.Arguments) > 0 {
 		params.Arguments = req.Params.Arguments
 	}
-	return forward(ctx, u, req.Session, "tools/call", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
+	return forward(ctx, u, req.Session, "tools/call", idempotent, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
 		res, err := cs.CallTool(ctx, params)
 		release() // before the result goes back: later progress is dropped
 		return res, err
@@ -125,7 +173,7 @@ func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, ori
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.GetPromptParams{Meta: meta, Name: original, Arguments: req.Params.Arguments}
-	return forward(ctx, u, req.Session, "prompts/get", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+	return forward(ctx, u, req.Session, "prompts/get", true, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
 		return cs.GetPrompt(ctx, params)
 	})
 }
@@ -134,7 +182,7 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.ReadResourceParams{Meta: meta, URI: req.Params.URI}
-	res, err := forward(ctx, u, req.Session, "resources/read", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+	res, err := forward(ctx, u, req.Session, "resources/read", true, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
 		return cs.ReadResource(ctx, params)
 	})
 	if err == nil {
@@ -144,7 +192,7 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 }
 
 func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *mcp.CompleteParams) (*mcp.CompleteResult, error) {
-	return forward(ctx, u, ss, "completion/complete", func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
+	return forward(ctx, u, ss, "completion/complete", true, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
 		return cs.Complete(ctx, params)
 	})
 }
@@ -160,7 +208,7 @@ func (u *upstream) subscribe(ctx context.Context, uri string) error {
 	if !first {
 		return nil
 	}
-	_, err := forward(ctx, u, nil, "resources/subscribe", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+	_, err := forward(ctx, u, nil, "resources/subscribe", false, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
 		return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
 	})
 	if err != nil {
@@ -189,7 +237,7 @@ func (u *upstream) unsubscribe(ctx context.Context, uri string) error {
 	if !ok || n > 1 {
 		return nil
 	}
-	_, err := forward(ctx, u, nil, "resources/unsubscribe", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+	_, err := forward(ctx, u, nil, "resources/unsubscribe", false, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
 		return struct{}{}, cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
 	})
 	return err
@@ -217,7 +265,7 @@ func (u *upstream) setLogLevel(ctx context.Context, ss *mcp.ServerSession, level
 	if !raise && u.spec.Isolation != IsolationSession {
 		return
 	}
-	_, err := forward(ctx, u, ss, "logging/setLevel", func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+	_, err := forward(ctx, u, ss, "logging/setLevel", false, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
 		if init := cs.InitializeResult(); init == nil || init.Capabilities == nil || init.Capabilities.Logging == nil {
 			return struct{}{}, nil // the upstream does not log
 		}

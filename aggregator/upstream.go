@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/sony/gobreaker/v2"
 )
 
 // Upstream protocol: the newest version whose server-to-client requests the
@@ -53,6 +54,11 @@ type UpstreamSpec struct {
 	// Isolation is how downstream sessions share the upstream. Empty means
 	// [IsolationShared].
 	Isolation Isolation
+	// MaxConcurrency caps the calls in flight to the upstream; zero means no
+	// cap. Calls over the cap wait for a slot within their timeout.
+	MaxConcurrency int
+	// Breaker configures the upstream's circuit breaker.
+	Breaker BreakerSettings
 }
 
 // State is an upstream's connection state.
@@ -77,6 +83,7 @@ type UpstreamStatus struct {
 	Resources int       `json:"resources"`
 	Templates int       `json:"resource_templates"`
 	Restarts  int       `json:"restarts"`
+	Breaker   string    `json:"breaker"`
 	LastError string    `json:"last_error,omitempty"`
 	Server    string    `json:"server,omitempty"`
 	Protocol  string    `json:"protocol_version,omitempty"`
@@ -88,6 +95,9 @@ type upstreamHooks struct {
 	soleSession     func() *mcp.ServerSession                    // the only downstream session that can see it, if exactly one
 	broadcastLog    func(*mcp.LoggingMessageParams)              // to every session that can see it
 	resourceUpdated func(*mcp.ResourceUpdatedNotificationParams) // to subscribed sessions
+	breakerChanged  func(state string)                           // the circuit breaker's new state
+	state           func(up bool)                                // connected or down
+	restarted       func()                                       // a reconnect attempt begins
 }
 
 // upstream owns the connections to one upstream server: the shared one, which
@@ -100,6 +110,9 @@ type upstream struct {
 	hooks  upstreamHooks
 	ctx    context.Context // run's; session connections live under it
 	conns  sync.WaitGroup  // session connection watchers
+
+	breaker *gobreaker.CircuitBreaker[struct{}] // nil when disabled
+	slots   chan struct{}                       // concurrency cap; nil when none
 
 	firstOnce sync.Once
 	firstDone chan struct{} // closed after the first connection attempt
@@ -138,7 +151,7 @@ func newUpstream(spec UpstreamSpec, log *slog.Logger, hooks upstreamHooks) *upst
 	if spec.Isolation == "" {
 		spec.Isolation = IsolationShared
 	}
-	return &upstream{
+	u := &upstream{
 		spec:         spec,
 		log:          log.With("upstream", spec.Name),
 		sdkLog:       log.With("upstream", spec.Name, "component", "go-sdk"),
@@ -150,6 +163,20 @@ func newUpstream(spec UpstreamSpec, log *slog.Logger, hooks upstreamHooks) *upst
 		sessionConns: map[*mcp.ServerSession]*sessionConn{},
 		subs:         map[string]int{},
 	}
+	if spec.MaxConcurrency > 0 {
+		u.slots = make(chan struct{}, spec.MaxConcurrency)
+	}
+	u.breaker = newBreaker(spec.Name, spec.Breaker, func(from, to gobreaker.State) {
+		level := slog.LevelWarn
+		if to == gobreaker.StateClosed {
+			level = slog.LevelInfo
+		}
+		u.log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
+		if hooks.breakerChanged != nil {
+			hooks.breakerChanged(to.String())
+		}
+	})
+	return u
 }
 
 func (u *upstream) toolAllowed(name string) bool {
@@ -188,6 +215,7 @@ func (u *upstream) run(ctx context.Context) {
 		u.restarts++
 		u.state = StateConnecting
 		u.mu.Unlock()
+		u.hooks.restarted()
 	}
 }
 
@@ -222,6 +250,7 @@ func (u *upstream) connectAndServe(ctx context.Context) error {
 	u.log.Info("upstream connected", "server", init.ServerInfo.Name, "protocol", init.ProtocolVersion,
 		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "resource_templates", len(l.templates))
 	u.hooks.changed()
+	u.hooks.state(true)
 	u.finishFirst(nil)
 	return u.serve(ctx, c)
 }
@@ -425,6 +454,7 @@ func (u *upstream) setDown(err error) {
 	u.shared, u.lists, u.state, u.since, u.lastErr = nil, nil, StateDown, time.Now(), msg
 	u.mu.Unlock()
 	u.hooks.changed()
+	u.hooks.state(false)
 }
 
 // current returns the shared connection, or an error naming the upstream.
@@ -505,7 +535,7 @@ func (u *upstream) status() UpstreamStatus {
 	defer u.mu.Unlock()
 	st := UpstreamStatus{
 		Name: u.spec.Name, Transport: u.spec.Kind, Required: u.spec.Required, State: u.state,
-		Since: u.since, Restarts: u.restarts, LastError: u.lastErr,
+		Since: u.since, Restarts: u.restarts, LastError: u.lastErr, Breaker: u.breakerState(),
 	}
 	if u.lists != nil {
 		st.Tools, st.Prompts = len(u.lists.tools), len(u.lists.prompts)

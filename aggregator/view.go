@@ -2,13 +2,17 @@ package aggregator
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -42,7 +46,9 @@ type view struct {
 	prefixed  bool
 	pageSize  int
 	log       *slog.Logger
-	waitStart func(context.Context) // blocks until start-up listing is done
+	waitStart func(context.Context)        // blocks until start-up listing is done
+	principal func(mcp.Request) *Principal // who a request runs as
+	obs       Observer
 
 	cat atomic.Pointer[catalog]
 
@@ -50,10 +56,10 @@ type view struct {
 	problems string     // last logged problems, to log only changes
 }
 
-func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context)) *view {
+func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), principal func(mcp.Request) *Principal, limit mcp.Middleware) *view {
 	v := &view{
 		name: name, sources: sources, prefixed: prefixed, pageSize: opts.PageSize,
-		log: opts.Logger, waitStart: waitStart,
+		log: opts.Logger, waitStart: waitStart, principal: principal, obs: opts.Observer,
 	}
 	if name != "" {
 		v.log = v.log.With("view", name)
@@ -75,7 +81,7 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		SubscribeHandler:   v.subscribe,
 		UnsubscribeHandler: v.unsubscribe,
 	})
-	v.server.AddReceivingMiddleware(v.dispatch)
+	v.server.AddReceivingMiddleware(limit, v.dispatch)
 	return v
 }
 
@@ -95,6 +101,12 @@ func (v *view) rebuild() {
 	}
 	next := buildCatalog(srcs)
 	prev := v.cat.Swap(next)
+	if v.name == "" {
+		v.obs.CatalogSize("tools", len(next.tools))
+		v.obs.CatalogSize("prompts", len(next.prompts))
+		v.obs.CatalogSize("resources", len(next.resources))
+		v.obs.CatalogSize("resource_templates", len(next.templates))
+	}
 	if p := strings.Join(next.problems, "\n"); p != v.problems {
 		for _, msg := range next.problems {
 			v.log.Warn(msg)
@@ -113,50 +125,54 @@ func (v *view) rebuild() {
 }
 
 // dispatch is the view's receiving middleware: it serves the catalog methods
-// from the catalog and leaves the rest (initialize, ping, logging/setLevel,
-// completion, …) to the SDK.
+// from the catalog, under the caller's policy, and leaves the rest
+// (initialize, ping, completion, …) to the SDK.
 func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch r := req.(type) {
 		case *mcp.ListToolsRequest:
 			v.waitStart(ctx)
-			var cursor string
-			if r.Params != nil {
-				cursor = r.Params.Cursor
+			cat, p := v.cat.Load(), v.principal(req)
+			items := cat.tools
+			if !p.unrestricted() {
+				items = filter(items, func(t *mcp.Tool) bool { return p.mayCall(cat.toolRoutes[t.Name].up.spec.Name, t) })
 			}
-			return listPage(v, v.cat.Load().tools, cursor, func(t *mcp.Tool) string { return t.Name },
+			return listPage(v, items, cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
-					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: publicCache}
+					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: p.cache()}
 				})
 		case *mcp.ListPromptsRequest:
 			v.waitStart(ctx)
-			var cursor string
-			if r.Params != nil {
-				cursor = r.Params.Cursor
+			cat, p := v.cat.Load(), v.principal(req)
+			items := cat.prompts
+			if !p.unrestricted() {
+				items = filter(items, func(x *mcp.Prompt) bool { return p.mayRead(cat.promptRoutes[x.Name].up.spec.Name) })
 			}
-			return listPage(v, v.cat.Load().prompts, cursor, func(p *mcp.Prompt) string { return p.Name },
+			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Prompt) string { return x.Name },
 				func(items []*mcp.Prompt, next string) mcp.Result {
-					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: publicCache}
+					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: p.cache()}
 				})
 		case *mcp.ListResourcesRequest:
 			v.waitStart(ctx)
-			var cursor string
-			if r.Params != nil {
-				cursor = r.Params.Cursor
+			cat, p := v.cat.Load(), v.principal(req)
+			items := cat.resources
+			if !p.unrestricted() {
+				items = filter(items, func(x *mcp.Resource) bool { return p.mayRead(cat.resourceUps[x.URI].spec.Name) })
 			}
-			return listPage(v, v.cat.Load().resources, cursor, func(r *mcp.Resource) string { return r.URI },
+			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Resource) string { return x.URI },
 				func(items []*mcp.Resource, next string) mcp.Result {
-					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: publicCache}
+					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: p.cache()}
 				})
 		case *mcp.ListResourceTemplatesRequest:
 			v.waitStart(ctx)
-			var cursor string
-			if r.Params != nil {
-				cursor = r.Params.Cursor
+			cat, p := v.cat.Load(), v.principal(req)
+			items := cat.templates
+			if !p.unrestricted() {
+				items = filter(items, func(x *mcp.ResourceTemplate) bool { return p.mayRead(cat.templateByID[x.URITemplate].spec.Name) })
 			}
-			return listPage(v, v.cat.Load().templates, cursor, func(t *mcp.ResourceTemplate) string { return t.URITemplate },
+			return listPage(v, items, cursorOf(r.Params), func(x *mcp.ResourceTemplate) string { return x.URITemplate },
 				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
-					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: publicCache}
+					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: p.cache()}
 				})
 		case *mcp.CallToolRequest:
 			return v.callTool(ctx, r)
@@ -175,6 +191,39 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return next(ctx, method, req)
 	}
+}
+
+// cursorOf returns a list request's cursor; params may be nil.
+func cursorOf(p interface{ GetProgressToken() any }) string {
+	switch p := p.(type) {
+	case *mcp.ListToolsParams:
+		if p != nil {
+			return p.Cursor
+		}
+	case *mcp.ListPromptsParams:
+		if p != nil {
+			return p.Cursor
+		}
+	case *mcp.ListResourcesParams:
+		if p != nil {
+			return p.Cursor
+		}
+	case *mcp.ListResourceTemplatesParams:
+		if p != nil {
+			return p.Cursor
+		}
+	}
+	return ""
+}
+
+func filter[T any](items []T, keep func(T) bool) []T {
+	out := make([]T, 0, len(items))
+	for _, it := range items {
+		if keep(it) {
+			out = append(out, it)
+		}
+	}
+	return out
 }
 
 // listPage returns the page of items after the cursor; items are sorted by key
@@ -215,15 +264,37 @@ func (v *view) catalogFor(ctx context.Context, found func(*catalog) bool) *catal
 }
 
 func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Result, error) {
-	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[req.Params.Name]; return ok })
-	route, ok := cat.toolRoutes[req.Params.Name]
-	if !ok {
-		return nil, toWireError("", fmt.Errorf("%w %q", ErrUnknownTool, req.Params.Name))
+	start := time.Now()
+	p := v.principal(req)
+	name := req.Params.Name
+	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[name]; return ok })
+	route, ok := cat.toolRoutes[name]
+	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name, ArgsBytes: len(req.Params.Arguments)}
+	sum := sha256.Sum256(req.Params.Arguments)
+	rec.ArgsSHA256 = hex.EncodeToString(sum[:])
+	var res *mcp.CallToolResult
+	var err error
+	switch {
+	case !ok:
+		err = fmt.Errorf("%w %q", ErrUnknownTool, name)
+	case !p.mayCall(route.up.spec.Name, route.tool):
+		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
+		err = &DeniedError{Identity: p.Name, What: fmt.Sprintf("tool %q", name)}
+	default:
+		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
+		idempotent := route.tool.Annotations != nil && route.tool.Annotations.IdempotentHint
+		res, err = route.up.callTool(ctx, req, route.original, idempotent)
 	}
-	res, err := route.up.callTool(ctx, req, route.original)
+	rec.Duration = time.Since(start)
+	rec.Outcome = outcomeOf(err)
+	if err == nil && res.IsError {
+		rec.Outcome = OutcomeError
+	}
+	v.obs.Request("tools/call", rec.Upstream, rec.Outcome, rec.Duration)
+	v.obs.ToolCall(rec)
 	if err != nil {
-		v.log.Debug("tools/call failed", "upstream", route.up.spec.Name, "tool", route.original, "err", err)
-		return nil, toWireError(route.up.spec.Name, err)
+		v.log.Debug("tools/call failed", "upstream", rec.Upstream, "tool", rec.UpstreamTool, "err", err)
+		return nil, toWireError(rec.Upstream, err)
 	}
 	return res, nil
 }
@@ -234,9 +305,26 @@ func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Re
 	if !ok {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
 	}
-	res, err := route.up.getPrompt(ctx, req, route.original)
+	return observe(v, "prompts/get", route.up, req, func() (*mcp.GetPromptResult, error) {
+		return route.up.getPrompt(ctx, req, route.original)
+	})
+}
+
+// observe checks that the caller may read from the upstream, runs f, and
+// reports the request to the observer.
+func observe[R mcp.Result](v *view, method string, up *upstream, req mcp.Request, f func() (R, error)) (mcp.Result, error) {
+	start := time.Now()
+	p := v.principal(req)
+	var res R
+	var err error
+	if p.mayRead(up.spec.Name) {
+		res, err = f()
+	} else {
+		err = &DeniedError{Identity: p.Name, What: method + " on upstream " + strconv.Quote(up.spec.Name)}
+	}
+	v.obs.Request(method, up.spec.Name, outcomeOf(err), time.Since(start))
 	if err != nil {
-		return nil, toWireError(route.up.spec.Name, err)
+		return nil, toWireError(up.spec.Name, err)
 	}
 	return res, nil
 }
@@ -247,16 +335,10 @@ func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (
 	if !ok {
 		return nil, mcp.ResourceNotFoundError(req.Params.URI)
 	}
-	res, err := up.readResource(ctx, req)
-	if err != nil {
-		return nil, toWireError(up.spec.Name, err)
-	}
-	return res, nil
+	return observe(v, "resources/read", up, req, func() (*mcp.ReadResourceResult, error) {
+		return up.readResource(ctx, req)
+	})
 }
-
-// publicCache is what the SDK puts in the list results it builds: no TTL and
-// the protocol's default scope.
-var publicCache = mcp.Cacheable{CacheScope: "public"}
 
 // subscribe routes resources/subscribe to the upstream serving the URI.
 func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {

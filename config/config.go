@@ -87,6 +87,12 @@ type Upstream struct {
 	Isolation string `json:"isolation,omitempty"`
 	// Tags are free-form labels.
 	Tags []string `json:"tags,omitempty"`
+	// InitTimeout bounds starting and initializing the upstream. Parse sets
+	// it to DefaultInitTimeout when unset.
+	InitTimeout Duration `json:"init_timeout,omitempty"`
+	// MaxConcurrency caps the calls in flight to the upstream; further calls
+	// wait (within their timeout). Zero means no cap.
+	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// Ignored lists, sorted, the keys of this entry that the gateway does not know. Other clients'
 	// configs carry such keys (for example "autoApprove"), so they are not errors.
 	Ignored []string `json:"-"`
@@ -125,6 +131,10 @@ type Gateway struct {
 	MaxBodyBytes int64 `json:"max_body_bytes,omitempty"`
 	// Log configures logging.
 	Log Log `json:"log,omitempty"`
+	// Auth configures credentials and per-identity policy.
+	Auth Auth `json:"auth,omitempty"`
+	// Limits configures rate limits, circuit breakers and message caps.
+	Limits Limits `json:"limits,omitempty"`
 }
 
 // Log configures the gateway's log output.
@@ -163,6 +173,9 @@ func (c *Config) applyDefaults() {
 		if u.Isolation == "" {
 			u.Isolation = IsolationShared
 		}
+		if u.InitTimeout == 0 {
+			u.InitTimeout = Duration(DefaultInitTimeout)
+		}
 	}
 	g := &c.Gateway
 	if g.Listen == "" {
@@ -183,6 +196,7 @@ func (c *Config) applyDefaults() {
 	if g.Log.Format == "" {
 		g.Log.Format = DefaultLogFormat
 	}
+	g.Limits.applyDefaults()
 }
 
 // inferTransport returns the transport implied by which of command and url is set, or "" for

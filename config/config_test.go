@@ -22,6 +22,7 @@ func TestDefault(t *testing.T) {
 		ShutdownGrace:      Duration(10 * time.Second),
 		MaxBodyBytes:       4 << 20,
 		Log:                Log{Level: "info", Format: "text"},
+		Limits:             defaultLimits,
 	}, c.Gateway)
 	assert.NoError(t, c.Validate())
 	assert.Empty(t, c.Enabled())
@@ -132,4 +133,10 @@ func TestDurationJSON(t *testing.T) {
 		assert.JSONEq(t, `{"t": "1m30s"}`, string(b))
 		assert.Equal(t, "1m30s", Duration(90*time.Second).String())
 	})
+}
+
+// defaultLimits is gateway.limits as Parse fills it in.
+var defaultLimits = Limits{
+	RateLimitRPM: DefaultRateLimitRPM, Burst: DefaultRateLimitBurst, MaxMessageBytes: DefaultMaxMessageBytes,
+	Breaker: Breaker{Failures: DefaultBreakerFailures, OpenTimeout: Duration(DefaultBreakerOpen)},
 }

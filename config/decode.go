@@ -99,6 +99,20 @@ func (d *decoder) value(path string, v any, rv reflect.Value) bool {
 		}
 		rv.SetInt(i)
 		return true
+	case reflect.Int:
+		// Any whole number: validate checks the range, as for rate_limit_rpm where -1 is allowed.
+		n, ok := v.(json.Number)
+		if !ok {
+			d.fail(path, typeError(t, v))
+			return false
+		}
+		i, err := n.Int64()
+		if err != nil || int64(int(i)) != i {
+			d.fail(path, detail(ErrInvalidValue, "must be a whole number"))
+			return false
+		}
+		rv.SetInt(i)
+		return true
 	case reflect.Pointer:
 		p := reflect.New(t.Elem())
 		if !d.value(path, v, p.Elem()) {
@@ -275,7 +289,7 @@ func typeError(t reflect.Type, v any) error {
 		want = "a string"
 	case reflect.Bool:
 		want = "true or false"
-	case reflect.Int64:
+	case reflect.Int, reflect.Int64:
 		want = "an integer"
 	case reflect.Slice:
 		want = "an array"

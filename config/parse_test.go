@@ -30,6 +30,7 @@ func TestParseValid(t *testing.T) {
 				assert.Equal(t, &Upstream{
 					Name: "everything", Command: "npx", Args: []string{"-y", "@modelcontextprotocol/server-everything"},
 					Transport: "stdio", Timeout: Duration(60 * time.Second), Isolation: "shared",
+					InitTimeout: Duration(DefaultInitTimeout),
 				}, u)
 				assert.Equal(t, "everything", u.ExposedPrefix())
 				assert.Equal(t, Default().Gateway, c.Gateway)
@@ -157,7 +158,7 @@ func TestParseValid(t *testing.T) {
 				assert.Equal(t, Gateway{
 					Listen: ":8081", AllowedOrigins: []string{"https://claude.ai", "http://[::1]:3000", "vscode-webview://x"},
 					SessionIdleTimeout: Duration(time.Hour), ShutdownGrace: Duration(time.Second), MaxBodyBytes: 1024,
-					Log: Log{Level: "warn", Format: "json"},
+					Log: Log{Level: "warn", Format: "json"}, Limits: defaultLimits,
 				}, c.Gateway)
 			},
 		},

@@ -70,12 +70,15 @@ func (c *Config) validate(in decoded) errorList {
 		}
 	}
 	validateGateway(&errs, &c.Gateway)
+	validateLimits(&errs, &c.Gateway.Limits)
+	validateAuth(&errs, &c.Gateway.Auth, in)
 	return errs
 }
 
 // validateUpstream checks one entry at path p and reports whether its prefix may be used.
 func validateUpstream(errs *errorList, p string, u *Upstream, in decoded) (prefixOK bool) {
 	at := func(key string) string { return child(p, key) }
+	validateUpstreamLimits(errs, p, u)
 	switch {
 	case u.Required && u.Disabled:
 		errs.add(p, detail(ErrConflict, `"required" and "disabled" are both true`))

@@ -74,14 +74,29 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return err
 		}
 	}
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), &aggregator.Options{Logger: logger})
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, nil))
 	if err != nil {
 		return err
 	}
+	// The aggregator outlives the transports: on a signal the transports stop
+	// accepting and drain their in-flight calls first, and only then are the
+	// upstreams closed. A required upstream that fails stops the transports.
+	aggCtx, stopAgg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAgg()
+	aggErr := make(chan error, 1)
+	go func() { aggErr <- agg.Run(aggCtx) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	eg, ctx := errgroup.WithContext(ctx)
-	eg.Go(func() error { return agg.Run(ctx) })
+	eg.Go(func() error {
+		select {
+		case err := <-aggErr:
+			aggErr <- err
+			return err // Run returns early only for a failed required upstream
+		case <-ctx.Done():
+			return nil
+		}
+	})
 	if o.stdio {
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
@@ -95,6 +110,10 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		})
 	}
 	err = eg.Wait()
+	stopAgg()
+	if aerr := <-aggErr; err == nil {
+		err = aerr
+	}
 	logger.Info("gateway stopped")
 	return err
 }

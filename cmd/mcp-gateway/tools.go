@@ -86,7 +86,7 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 	if err != nil {
 		return err
 	}
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), &aggregator.Options{Logger: logger})
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, nil))
 	if err != nil {
 		return err
 	}

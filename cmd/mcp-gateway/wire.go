@@ -33,35 +33,43 @@ func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.Upstrea
 			logger.Debug("ignoring config keys meant for other clients", "upstream", u.Name, "keys", strings.Join(u.Ignored, ","))
 		}
 		specs = append(specs, aggregator.UpstreamSpec{
-			Name:         u.Name,
-			Prefix:       u.ExposedPrefix(),
-			Kind:         u.Transport,
-			NewTransport: newTransportFunc(u, logger.With("upstream", u.Name)),
-			Required:     u.Required,
-			CallTimeout:  u.Timeout.D(),
-			Allow:        u.Tools.Allow,
-			Deny:         u.Tools.Deny,
-			Isolation:    aggregator.Isolation(u.Isolation),
+			Name:           u.Name,
+			Prefix:         u.ExposedPrefix(),
+			Kind:           u.Transport,
+			NewTransport:   newTransportFunc(u, cfg.Gateway.Limits.MaxMessageBytes, logger.With("upstream", u.Name)),
+			Required:       u.Required,
+			CallTimeout:    u.Timeout.D(),
+			Allow:          u.Tools.Allow,
+			Deny:           u.Tools.Deny,
+			Isolation:      aggregator.Isolation(u.Isolation),
+			InitTimeout:    u.InitTimeout.D(),
+			MaxConcurrency: u.MaxConcurrency,
+			Breaker: aggregator.BreakerSettings{
+				Failures:    cfg.Gateway.Limits.Breaker.Failures,
+				OpenTimeout: cfg.Gateway.Limits.Breaker.OpenTimeout.D(),
+			},
 		})
 	}
 	return specs
 }
 
-func newTransportFunc(u *config.Upstream, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
+func newTransportFunc(u *config.Upstream, maxMessage int, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
 	switch u.Transport {
 	case "stdio":
 		t := &aggregator.CommandTransport{
-			Path:   u.Command,
-			Args:   u.Args,
-			Env:    childEnv(os.LookupEnv, u.Env),
-			Dir:    u.Cwd,
-			Logger: logger,
+			Path:            u.Command,
+			Args:            u.Args,
+			Env:             childEnv(os.LookupEnv, u.Env),
+			Dir:             u.Cwd,
+			Logger:          logger,
+			MaxMessageBytes: maxMessage,
 		}
 		return aggregator.StaticTransport(t)
 	case "http", "sse":
 		return aggregator.StaticTransport(aggregator.NewHTTPTransport(u.URL, aggregator.HTTPTransportOptions{
-			SSE:     u.Transport == "sse",
-			Headers: u.Headers,
+			SSE:             u.Transport == "sse",
+			Headers:         u.Headers,
+			MaxMessageBytes: maxMessage,
 		}))
 	}
 	return func(context.Context) (mcp.Transport, error) {
@@ -116,4 +124,13 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 		return nil, nil, err
 	}
 	return cfg, logger, nil
+}
+
+// aggregatorOptions maps the config to the aggregator's options.
+func aggregatorOptions(cfg *config.Config, logger *slog.Logger, obs aggregator.Observer) *aggregator.Options {
+	return &aggregator.Options{
+		Logger:   logger,
+		Limiter:  aggregator.NewLimiter(0),
+		Observer: obs,
+	}
 }

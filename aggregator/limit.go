@@ -1,0 +1,131 @@
+package aggregator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/time/rate"
+)
+
+// CodeRateLimited is the JSON-RPC error code of a request refused by the
+// per-identity rate limit; its data carries {"retry_after_ms": N}.
+const CodeRateLimited = -32029
+
+// Limiter keeps a token bucket per key (an identity). Buckets of keys that
+// have been idle longer than the idle period are dropped, so memory is
+// bounded by the callers of the last idle period, not by every caller ever
+// seen. Safe for concurrent use.
+type Limiter struct {
+	idle time.Duration
+
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	lim        *rate.Limiter
+	rpm, burst int
+	seen       time.Time
+}
+
+// NewLimiter returns a Limiter that forgets keys idle for longer than idle
+// (zero means 10 minutes).
+func NewLimiter(idle time.Duration) *Limiter {
+	if idle <= 0 {
+		idle = 10 * time.Minute
+	}
+	return &Limiter{idle: idle, buckets: map[string]*bucket{}}
+}
+
+// Allow takes one token from key's bucket of rpm requests per minute with
+// the given burst. A negative rpm means unlimited. If the bucket is empty it
+// returns false and how long until a token is available.
+func (l *Limiter) Allow(key string, rpm, burst int) (bool, time.Duration) {
+	if rpm < 0 {
+		return true, 0
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.lastSweep) > l.idle/2 {
+		l.sweep(now)
+	}
+	b := l.buckets[key]
+	if b == nil || b.rpm != rpm || b.burst != burst {
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(rpm)/60), burst), rpm: rpm, burst: burst}
+		l.buckets[key] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if !r.OK() {
+		return false, l.idle
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+func (l *Limiter) sweep(now time.Time) {
+	for k, b := range l.buckets {
+		if now.Sub(b.seen) > l.idle {
+			delete(l.buckets, k)
+		}
+	}
+	l.lastSweep = now
+}
+
+// Len is the number of buckets held.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// RateLimitedError is a request refused by the rate limit.
+type RateLimitedError struct {
+	Identity   string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("rate limit exceeded for %q: retry after %s", e.Identity, e.RetryAfter.Round(time.Millisecond))
+}
+
+// wire is the JSON-RPC form, with the delay in data.
+func (e *RateLimitedError) wire() *jsonrpc.Error {
+	data, _ := json.Marshal(map[string]int64{"retry_after_ms": e.RetryAfter.Milliseconds()}) // a map of ints marshals
+	return &jsonrpc.Error{Code: CodeRateLimited, Message: e.Error(), Data: data}
+}
+
+// limitMiddleware applies the per-identity rate limit to requests that did
+// not come over HTTP (the HTTP front door limits those itself, answering 429
+// with Retry-After before the request reaches the MCP server).
+func (a *Aggregator) limitMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if a.opts.Limiter == nil || method == "initialize" || method == "ping" || strings.HasPrefix(method, "notifications/") {
+			return next(ctx, method, req)
+		}
+		if extra := req.GetExtra(); extra != nil && extra.Header != nil {
+			return next(ctx, method, req)
+		}
+		p := a.principal(req)
+		if ok, wait := a.opts.Limiter.Allow(p.Name, p.RPM, p.Burst); !ok {
+			err := &RateLimitedError{Identity: p.Name, RetryAfter: wait}
+			a.opts.Observer.RateLimited(p.Name)
+			return nil, err.wire()
+		}
+		return next(ctx, method, req)
+	}
+}

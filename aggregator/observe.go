@@ -1,0 +1,57 @@
+package aggregator
+
+import "time"
+
+// Outcomes of a forwarded request, for metrics and audit.
+const (
+	OutcomeOK          = "ok"
+	OutcomeError       = "error" // the upstream answered with an error (or an isError result)
+	OutcomeDenied      = "denied"
+	OutcomeRateLimited = "rate_limited"
+	OutcomeUnavailable = "unavailable"
+	OutcomeTimeout     = "timeout"
+)
+
+// ToolCall is the audit record of one tools/call.
+type ToolCall struct {
+	Time         time.Time
+	Identity     string
+	Session      string
+	Tool         string // as exposed
+	Upstream     string
+	UpstreamTool string // the upstream's own name
+	Duration     time.Duration
+	Outcome      string
+	ArgsBytes    int
+	ArgsSHA256   string // hex digest of the raw arguments; their values are never recorded
+}
+
+// Observer receives what metrics and audit logs need. Implementations must be
+// safe for concurrent use and must not block.
+type Observer interface {
+	// Request is called once per forwarded or refused catalog request.
+	Request(method, upstream, outcome string, d time.Duration)
+	// ToolCall is called once per tools/call, after it finished.
+	ToolCall(ToolCall)
+	// RateLimited is called when an identity's request is refused by its rate limit.
+	RateLimited(identity string)
+	// UpstreamState is called when an upstream connects or goes down.
+	UpstreamState(upstream string, up bool)
+	// UpstreamRestart is called when an upstream is reconnected (a stdio one restarted).
+	UpstreamRestart(upstream string)
+	// BreakerState is called when an upstream's circuit breaker changes state.
+	BreakerState(upstream, state string)
+	// CatalogSize is called with the size of each kind of the merged catalog after it changed.
+	CatalogSize(kind string, n int)
+}
+
+// NopObserver observes nothing.
+type NopObserver struct{}
+
+func (NopObserver) Request(string, string, string, time.Duration) {}
+func (NopObserver) ToolCall(ToolCall)                             {}
+func (NopObserver) RateLimited(string)                            {}
+func (NopObserver) UpstreamState(string, bool)                    {}
+func (NopObserver) UpstreamRestart(string)                        {}
+func (NopObserver) BreakerState(string, string)                   {}
+func (NopObserver) CatalogSize(string, int)                       {}
