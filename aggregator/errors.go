@@ -22,8 +22,9 @@ const (
 var ErrUnknownTool = errors.New("unknown tool")
 
 // CodeForbidden is the JSON-RPC error code of a request the caller's
-// identity may not make.
-const CodeForbidden = -32003
+// identity may not make. (Not -32003..-32005: the SDK's jsonrpc2 reserves
+// those, and a client reads -32003 as "client is closing".)
+const CodeForbidden = -32010
 
 // DeniedError reports a request the caller's policy does not allow.
 type DeniedError struct {

@@ -1,0 +1,314 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// flakyServer has tools that fail in the ways a breaker must tell apart.
+type flakyServer struct {
+	srv   *mcp.Server
+	calls atomic.Int64 // calls that reached the upstream
+	hang  atomic.Bool  // "work" never answers while set
+}
+
+func newFlaky() *flakyServer {
+	f := &flakyServer{srv: newServer("flaky")}
+	obj := map[string]any{"type": "object"}
+	f.srv.AddTool(&mcp.Tool{Name: "work", InputSchema: obj}, func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		f.calls.Add(1)
+		if f.hang.Load() {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+	})
+	f.srv.AddTool(&mcp.Tool{Name: "invalid", InputSchema: obj}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		f.calls.Add(1)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "bad params"}
+	})
+	f.srv.AddTool(&mcp.Tool{Name: "iserror", InputSchema: obj}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		f.calls.Add(1)
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "no"}}}, nil
+	})
+	return f
+}
+
+func callErr(cs *mcp.ClientSession, name string) (*mcp.CallToolResult, *jsonrpc.Error) {
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: map[string]any{}})
+	var rpcErr *jsonrpc.Error
+	if err != nil && !errors.As(err, &rpcErr) {
+		rpcErr = &jsonrpc.Error{Message: err.Error()}
+	}
+	return res, rpcErr
+}
+
+func TestBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFlaky()
+		spec := fakeUpstream("flaky", f.srv)
+		spec.CallTimeout = 100 * time.Millisecond
+		spec.Breaker = BreakerSettings{Failures: 5, OpenTimeout: 30 * time.Second}
+		other := newServer("other")
+		other.AddTool(echoTool("ping"))
+		agg := startAggregator(t, []UpstreamSpec{spec, fakeUpstream("other", other)}, nil)
+		cs := connect(t, agg.Server(), nil)
+		status := func() string { return agg.Status()[0].Breaker }
+
+		// Client-caused errors never trip it: invalid params, isError results,
+		// and the caller's own cancellations.
+		for range 20 {
+			_, e := callErr(cs, "flaky__invalid")
+			require.NotNil(t, e)
+			res, e := callErr(cs, "flaky__iserror")
+			require.Nil(t, e)
+			require.True(t, res.IsError)
+		}
+		f.hang.Store(true)
+		for range 10 {
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() {
+				cs.CallTool(ctx, &mcp.CallToolParams{Name: "flaky__work", Arguments: map[string]any{}})
+				close(done)
+			}()
+			time.Sleep(10 * time.Millisecond)
+			cancel()
+			<-done
+		}
+		assert.Equal(t, "closed", status())
+
+		// Five timeouts open it.
+		for range 5 {
+			_, e := callErr(cs, "flaky__work")
+			require.NotNil(t, e)
+			assert.Equal(t, int64(CodeUpstreamTimeout), e.Code)
+		}
+		assert.Equal(t, "open", status())
+		f.hang.Store(false)
+		before := f.calls.Load()
+		start := time.Now()
+		_, e := callErr(cs, "flaky__work")
+		require.NotNil(t, e)
+		assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+		assert.Contains(t, e.Message, `upstream "flaky" is failing: circuit breaker open`)
+		assert.Zero(t, time.Since(start), "fails fast (fake clock: no time passes)")
+		assert.Equal(t, before, f.calls.Load(), "an open breaker sends nothing upstream")
+		_, e = callErr(cs, "other__ping")
+		assert.Nil(t, e, "other upstreams are unaffected")
+
+		// After the open timeout one probe goes through; its success closes it.
+		time.Sleep(31 * time.Second)
+		assert.Equal(t, "half-open", status())
+		_, e = callErr(cs, "flaky__work")
+		assert.Nil(t, e)
+		assert.Equal(t, "closed", status())
+
+		// A failed probe reopens it.
+		f.hang.Store(true)
+		for range 5 {
+			callErr(cs, "flaky__work")
+		}
+		time.Sleep(31 * time.Second)
+		callErr(cs, "flaky__work")
+		assert.Equal(t, "open", status())
+		f.hang.Store(false)
+	})
+}
+
+func TestLimiter(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(time.Minute)
+		for range 2 {
+			ok, _ := l.Allow("a", 60, 2)
+			require.True(t, ok)
+		}
+		ok, wait := l.Allow("a", 60, 2)
+		assert.False(t, ok)
+		assert.Equal(t, time.Second, wait)
+		ok, _ = l.Allow("b", 60, 2)
+		assert.True(t, ok, "another identity has its own bucket")
+		time.Sleep(time.Second)
+		ok, _ = l.Allow("a", 60, 2)
+		assert.True(t, ok)
+		ok, _ = l.Allow("u", -1, 0)
+		assert.True(t, ok, "-1 is unlimited")
+
+		// Memory does not grow with distinct callers: idle buckets go.
+		for i := range 10000 {
+			l.Allow(fmt.Sprint("bogus-", i), 60, 1)
+		}
+		assert.Equal(t, 10002, l.Len())
+		time.Sleep(2 * time.Minute)
+		l.Allow("a", 60, 2)
+		assert.Equal(t, 1, l.Len())
+	})
+}
+
+func TestRateLimitOverStdio(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer("up")
+		srv.AddTool(echoTool("e"))
+		local := LocalPrincipal()
+		local.RPM, local.Burst = 60, 1
+		agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, &Options{Local: local, Limiter: NewLimiter(0)})
+		cs := connect(t, agg.Server(), nil)
+		_, e := callErr(cs, "up__e")
+		require.Nil(t, e)
+		_, e = callErr(cs, "up__e")
+		require.NotNil(t, e)
+		assert.Equal(t, int64(CodeRateLimited), e.Code)
+		assert.Contains(t, e.Message, `rate limit exceeded for "local": retry after 1s`)
+		assert.JSONEq(t, `{"retry_after_ms":1000}`, string(e.Data))
+		time.Sleep(time.Second)
+		_, e = callErr(cs, "up__e")
+		assert.Nil(t, e)
+	})
+}
+
+func TestConcurrencyCap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer("up")
+		var inflight, peak atomic.Int64
+		srv.AddTool(&mcp.Tool{Name: "slow", InputSchema: map[string]any{"type": "object"}}, func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			n := inflight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			defer inflight.Add(-1)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+		})
+		spec := fakeUpstream("up", srv)
+		spec.MaxConcurrency = 2
+		spec.CallTimeout = 1200 * time.Millisecond
+		agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+		cs := connect(t, agg.Server(), nil)
+		errs := make(chan *jsonrpc.Error, 6)
+		for range 6 {
+			go func() { _, e := callErr(cs, "up__slow"); errs <- e }()
+		}
+		var ok, timedOut, busy int
+		for range 6 {
+			switch e := <-errs; {
+			case e == nil:
+				ok++
+			case e.Code == CodeUpstreamTimeout:
+				timedOut++
+			default:
+				assert.Equal(t, `upstream "up" is at its limit of 2 concurrent calls`, e.Message)
+				busy++
+			}
+		}
+		assert.Equal(t, int64(2), peak.Load(), "never more than the cap in flight")
+		// Two run at once and finish at 1s; two more get their slots then and
+		// time out at 1.2s (the deadline counts from the call's start); the
+		// rest never get a slot within 1.2s.
+		assert.Equal(t, 2, ok)
+		assert.Equal(t, 4, timedOut+busy)
+		assert.Positive(t, busy)
+		synctest.Wait()
+	})
+}
+
+// TestRetriesOnlyIdempotent: the first call of each tool kills the upstream
+// connection. The idempotent tool is retried on the new connection; the
+// other is not, and its handler ran exactly once.
+func TestRetriesOnlyIdempotent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer("up")
+		var live atomic.Pointer[killable]
+		counts := map[string]*atomic.Int64{"idem": {}, "once": {}}
+		for name, n := range counts {
+			srv.AddTool(&mcp.Tool{Name: name, InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{IdempotentHint: name == "idem"}},
+				func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					if n.Add(1) == 1 {
+						live.Load().Close() // the connection dies mid-call
+						<-ctx.Done()
+						return nil, ctx.Err()
+					}
+					return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+				})
+		}
+		spec := fakeUpstream("up", srv)
+		inner := spec.NewTransport
+		spec.NewTransport = func(ctx context.Context) (mcp.Transport, error) {
+			t, err := inner(ctx)
+			return &killableTransport{Transport: t, live: &live}, err
+		}
+		agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+		cs := connect(t, agg.Server(), nil)
+		_, e := callErr(cs, "up__idem")
+		assert.Nil(t, e, "retried after reconnecting")
+		assert.Equal(t, int64(2), counts["idem"].Load())
+
+		synctest.Wait()
+		time.Sleep(time.Second) // let it reconnect
+		_, e = callErr(cs, "up__once")
+		require.NotNil(t, e)
+		assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+		assert.Equal(t, int64(1), counts["once"].Load(), "a non-idempotent call is never repeated")
+	})
+}
+
+func TestPolicy(t *testing.T) {
+	a, b := newServer("a"), newServer("b")
+	a.AddTool(&mcp.Tool{Name: "read", InputSchema: map[string]any{"type": "object"}, Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true}}, echoHandler("read"))
+	a.AddTool(echoTool("write"))
+	a.AddTool(echoTool("secret"))
+	b.AddTool(echoTool("other"))
+	b.AddPrompt(&mcp.Prompt{Name: "p"}, nil)
+	principal := &Principal{Name: "reader", Upstreams: []string{"a"}, Tools: []string{"a__read", "a__write"}, Scopes: []string{ScopeRead}, RPM: -1}
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("a", a), fakeUpstream("b", b)}, &Options{Local: principal})
+	cs := connect(t, agg.Server(), nil)
+	assert.Equal(t, []string{"a__read"}, toolNames(t, cs), "read scope: only readOnlyHint tools of allowed upstreams and globs")
+	_, e := callErr(cs, "a__read")
+	assert.Nil(t, e)
+	for _, name := range []string{"a__write", "a__secret", "b__other"} {
+		_, e := callErr(cs, name)
+		require.NotNil(t, e, name)
+		assert.Equal(t, int64(CodeForbidden), e.Code)
+		assert.Equal(t, fmt.Sprintf(`tool %q is not allowed for identity "reader"`, name), e.Message)
+	}
+	lp, err := cs.ListPrompts(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, lp.Prompts, "prompts of upstream b are hidden")
+	assert.Equal(t, "private", lp.CacheScope)
+	_, err = cs.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "b__p"})
+	assert.ErrorContains(t, err, `prompts/get on upstream "b" is not allowed for identity "reader"`)
+}
+
+// killableTransport records its latest connection so a test can drop it.
+type killableTransport struct {
+	mcp.Transport
+	live *atomic.Pointer[killable]
+}
+
+type killable struct{ mcp.Connection }
+
+func (k *killableTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := k.Transport.Connect(ctx)
+	if err == nil {
+		k.live.Store(&killable{c})
+	}
+	return c, err
+}
+
+func echoHandler(name string) mcp.ToolHandler {
+	_, h := echoTool(name)
+	return h
+}
+
