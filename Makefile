@@ -10,7 +10,7 @@ CONFIG     ?= examples/gateway.json
 INTEROP    := testdata/interop
 FUZZTIME   ?= 30s
 
-.PHONY: all build examples run test test-go interop-deps lint fuzz clean
+.PHONY: all build examples run test test-go interop-deps lint fuzz clean bench
 
 all: build
 
@@ -53,3 +53,7 @@ fuzz:
 
 clean:
 	rm -rf $(BIN) $(INTEROP)/node_modules
+
+bench: build
+	$(GO) build -o $(BIN)/echo ./testdata/upstreams/echo
+	$(GO) run ./cmd/mcp-gateway-bench --gateway $(BIN)/mcp-gateway --echo $(BIN)/echo

@@ -311,4 +311,3 @@ func echoHandler(name string) mcp.ToolHandler {
 	_, h := echoTool(name)
 	return h
 }
-

@@ -27,6 +27,7 @@ var bins struct {
 	dir     string
 	gateway string
 	echo    string
+	faulty  string
 }
 
 func TestMain(m *testing.M) {
@@ -42,7 +43,8 @@ func TestMain(m *testing.M) {
 	bins.dir = dir
 	bins.gateway = filepath.Join(dir, "mcp-gateway")
 	bins.echo = filepath.Join(dir, "echo")
-	for out, pkg := range map[string]string{bins.gateway: ".", bins.echo: "../../testdata/upstreams/echo"} {
+	bins.faulty = filepath.Join(dir, "faulty")
+	for out, pkg := range map[string]string{bins.gateway: ".", bins.echo: "../../testdata/upstreams/echo", bins.faulty: "../../testdata/upstreams/faulty"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
