@@ -143,7 +143,6 @@ func (u *upstream) clientOptions(c *conn, owner *mcp.ServerSession) *mcp.ClientO
 		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh(c) },
 		PromptListChangedHandler:    func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh(c) },
 		ResourceListChangedHandler:  func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh(c) },
-		ProgressNotificationHandler: u.relayProgress,
 		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
 			u.relayLog(c, req.Params)
 		},

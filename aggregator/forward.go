@@ -1,13 +1,16 @@
 package aggregator
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sony/gobreaker/v2"
 )
@@ -51,18 +54,20 @@ func (u *upstream) forwardMeta(ctx context.Context, ss *mcp.ServerSession, meta 
 	route := &progressRoute{ctx: ctx, ss: ss, token: token}
 	u.progress.Store(id, route)
 	out[progressTokenKey] = id
-	return out, func() {
-		u.progress.Delete(id)
-		route.mu.Lock()
-		route.done = true
-		route.mu.Unlock()
-	}
+	return out, func() { u.endProgress(id) }
 }
 
-// relayProgress is the upstream client's progress handler. Progress for a
-// token that is unknown or whose request already answered is dropped.
-func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-	id, _ := req.Params.ProgressToken.(string)
+// relayProgress relays one progress notification from the upstream. It runs
+// in the upstream connection's read loop (see progressConn), so progress the
+// upstream sent before its result is relayed before the result is even read;
+// progress for a token that is unknown, or whose request already answered,
+// is dropped.
+func (u *upstream) relayProgress(params json.RawMessage) {
+	var p mcp.ProgressNotificationParams
+	if err := json.Unmarshal(params, &p); err != nil {
+		return
+	}
+	id, _ := p.ProgressToken.(string)
 	v, ok := u.progress.Load(id)
 	if !ok {
 		return
@@ -73,10 +78,78 @@ func (u *upstream) relayProgress(_ context.Context, req *mcp.ProgressNotificatio
 	if route.done {
 		return
 	}
-	p := *req.Params
 	p.ProgressToken = route.token
 	if err := route.ss.NotifyProgress(route.ctx, &p); err != nil {
 		u.log.Debug("relaying progress failed", "err", err)
+	}
+}
+
+// progressTransport wraps an upstream transport so that progress
+// notifications are relayed in wire order. The SDK client hands a response to
+// its caller straight from the read loop but queues notifications for another
+// goroutine, so a handler could see progress only after the call returned,
+// and the gateway would drop progress the upstream sent in time.
+type progressTransport struct {
+	mcp.Transport
+	u *upstream
+}
+
+func (t *progressTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.Transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &progressConn{Connection: c, u: t.u}, nil
+}
+
+// progressConn relays progress as it is read, and ends a request's progress
+// when its response is read: progress the upstream sends after its result
+// (some servers do) is dropped, never delivered after the result.
+type progressConn struct {
+	mcp.Connection
+	u       *upstream
+	pending sync.Map // upstream request id → the gateway's progress token on it
+}
+
+func (c *progressConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	if req, ok := msg.(*jsonrpc.Request); ok && req.ID.IsValid() && bytes.Contains(req.Params, []byte(`"gw-`)) {
+		var p struct {
+			Meta struct {
+				ProgressToken string `json:"progressToken"`
+			} `json:"_meta"`
+		}
+		if json.Unmarshal(req.Params, &p) == nil && p.Meta.ProgressToken != "" {
+			c.pending.Store(req.ID.Raw(), p.Meta.ProgressToken)
+		}
+	}
+	return c.Connection.Write(ctx, msg)
+}
+
+func (c *progressConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	msg, err := c.Connection.Read(ctx)
+	if err != nil {
+		return msg, err
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if m.Method == "notifications/progress" && !m.ID.IsValid() {
+			c.u.relayProgress(m.Params)
+		}
+	case *jsonrpc.Response:
+		if token, ok := c.pending.LoadAndDelete(m.ID.Raw()); ok {
+			c.u.endProgress(token.(string))
+		}
+	}
+	return msg, err
+}
+
+// endProgress stops relaying progress for the token.
+func (u *upstream) endProgress(token string) {
+	if v, ok := u.progress.LoadAndDelete(token); ok {
+		route := v.(*progressRoute)
+		route.mu.Lock()
+		route.done = true
+		route.mu.Unlock()
 	}
 }
 
@@ -197,10 +270,17 @@ func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *
 	})
 }
 
-// subscribe subscribes the shared connection to uri for a downstream client.
-// Subscriptions are counted, so the upstream sees one subscription per URI
+// subscribe subscribes the upstream to uri for a downstream client. With
+// isolation "session" the client's own connection subscribes. On the shared
+// connection subscriptions are counted, so the upstream sees one per URI
 // however many clients want it, and they are restored after a reconnect.
-func (u *upstream) subscribe(ctx context.Context, uri string) error {
+func (u *upstream) subscribe(ctx context.Context, ss *mcp.ServerSession, uri string) error {
+	if u.spec.Isolation == IsolationSession && ss != nil {
+		_, err := forward(ctx, u, ss, "resources/subscribe", false, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+			return struct{}{}, cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
+		})
+		return err
+	}
 	u.mu.Lock()
 	u.subs[uri]++
 	first := u.subs[uri] == 1
@@ -223,7 +303,13 @@ func (u *upstream) subscribe(ctx context.Context, uri string) error {
 
 // unsubscribe drops one downstream subscription, and the upstream's when it
 // was the last.
-func (u *upstream) unsubscribe(ctx context.Context, uri string) error {
+func (u *upstream) unsubscribe(ctx context.Context, ss *mcp.ServerSession, uri string) error {
+	if u.spec.Isolation == IsolationSession && ss != nil {
+		_, err := forward(ctx, u, ss, "resources/unsubscribe", false, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
+			return struct{}{}, cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
+		})
+		return err
+	}
 	u.mu.Lock()
 	n, ok := u.subs[uri]
 	if ok {

@@ -269,6 +269,7 @@ func (u *upstream) connect(ctx context.Context, owner *mcp.ServerSession) (*conn
 		cancel()
 		return nil, err
 	}
+	t = &progressTransport{Transport: t, u: u}
 	c := &conn{up: u, owner: owner, cancel: cancel, inflight: map[*inflightCall]struct{}{}}
 	c.client = mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, u.clientOptions(c, owner))
 	c.client.AddReceivingMiddleware(rootsMiddleware(c))

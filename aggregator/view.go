@@ -346,7 +346,7 @@ func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	if !ok {
 		return mcp.ResourceNotFoundError(req.Params.URI)
 	}
-	return toWireError(up.spec.Name, up.subscribe(ctx, req.Params.URI))
+	return toWireError(up.spec.Name, up.subscribe(ctx, req.Session, req.Params.URI))
 }
 
 func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
@@ -354,7 +354,7 @@ func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) err
 	if !ok {
 		return mcp.ResourceNotFoundError(req.Params.URI)
 	}
-	return toWireError(up.spec.Name, up.unsubscribe(ctx, req.Params.URI))
+	return toWireError(up.spec.Name, up.unsubscribe(ctx, req.Session, req.Params.URI))
 }
 
 // complete routes completion/complete by its reference: a prompt by its

@@ -58,6 +58,12 @@ type HTTPOptions struct {
 	// ShutdownGrace is how long in-flight requests may finish after ctx is
 	// done. Zero means [DefaultShutdownGrace].
 	ShutdownGrace time.Duration
+	// Auth configures authentication, rate limits and the auth routes.
+	Auth AuthOptions
+	// Metrics serves /metrics; nil means 404.
+	Metrics http.Handler
+	// OnSessions is told when an HTTP session starts (+1) or ends (-1).
+	OnSessions func(endpoint string, delta int)
 }
 
 // ServeHTTP serves the HTTP surface until ctx is done, then shuts down
@@ -133,15 +139,23 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	}
 	mux := http.NewServeMux()
-	merged := o.Merged
-	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return merged }, streamOpts))
+	auth := &o.Auth
+	if auth.Anonymous == nil {
+		auth.Anonymous = &Identity{Key: "anonymous", Name: "anonymous", Admin: true, Scopes: []string{"read", "write"}, RPM: -1}
+	}
+	sessions := newSessionRegistry(o.SessionTimeout, o.OnSessions)
+	mcpRoute := func(endpoint string, srv *mcp.Server) http.Handler {
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
+		return auth.authenticate(auth.mcpGate(sessions, endpoint, o.MaxBodyBytes, h))
+	}
+	mux.Handle("/mcp", mcpRoute("/mcp", o.Merged))
 	// One handler (and so one session table) per upstream: a session made at
 	// /mcp/a is unknown at /mcp/b. Looked up by map, not by mux pattern, since
 	// upstream names come from config keys and may hold any character.
 	single := map[string]http.Handler{}
 	for _, name := range o.Upstreams {
 		if srv, ok := o.Upstream(name); ok {
-			single[name] = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
+			single[name] = mcpRoute("/mcp/"+name, srv)
 		}
 	}
 	mux.HandleFunc("/mcp/{upstream}", func(w http.ResponseWriter, r *http.Request) {
@@ -163,9 +177,38 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		}
 		writeJSON(w, code, map[string]any{"ready": ready, "upstreams": o.Status()})
 	})
-	mux.HandleFunc("GET /upstreams", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /upstreams", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, o.Status())
-	})
+	})))
+	mux.Handle("GET /agents/sessions", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sessions.sweep(time.Now())
+		writeJSON(w, http.StatusOK, sessions.list(identityFrom(r.Context())))
+	})))
+	if auth.RegisterAgent != nil {
+		mux.Handle("POST /agents/register", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth.RegisterAgent(w, r, identityFrom(r.Context()))
+		})))
+	}
+	if auth.Config != nil {
+		mux.Handle("GET /config", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !identityFrom(r.Context()).Admin {
+				http.Error(w, "forbidden: /config is for admin identities", http.StatusForbidden)
+				return
+			}
+			writeJSON(w, http.StatusOK, auth.Config())
+		})))
+	}
+	if auth.ResourceMetadata != nil {
+		mux.Handle("GET /.well-known/oauth-protected-resource", auth.ResourceMetadata)
+		mux.Handle("GET /.well-known/oauth-protected-resource/{path...}", auth.ResourceMetadata)
+	}
+	if o.Metrics != nil {
+		h := o.Metrics
+		if auth.MetricsRequireAuth {
+			h = auth.authenticate(h)
+		}
+		mux.Handle("GET /metrics", h)
+	}
 	guard := &originGuard{allowed: map[string]bool{}, checkHost: loopback}
 	for _, origin := range o.AllowedOrigins {
 		guard.allowed[origin] = true

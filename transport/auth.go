@@ -1,0 +1,220 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+// ErrUnauthenticated is what Authenticate returns (wrapped) for a missing or
+// invalid credential; the front door answers 401.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Identity is who an HTTP request runs as, as the front door needs to know it.
+type Identity struct {
+	// Key identifies the identity uniquely; HTTP sessions are bound to it.
+	Key string
+	// Name is shown in /agents/sessions and logs.
+	Name string
+	// Agent is the agent name of an agent token.
+	Agent string
+	// Admin identities see every session in /agents/sessions.
+	Admin bool
+	// Scopes must include "read" or "write" for /mcp; otherwise 403
+	// insufficient_scope.
+	Scopes []string
+	// RPM and Burst are the identity's rate limit; RPM < 0 is unlimited.
+	RPM, Burst int
+	// TokenInfo is handed to the MCP server with each request (its Extra
+	// carries what the server needs to apply policy).
+	TokenInfo *sdkauth.TokenInfo
+}
+
+// AuthOptions configures authentication, rate limits and the auth-related
+// routes of the HTTP surface. The zero value serves everyone as Anonymous.
+type AuthOptions struct {
+	// Authenticate returns the identity of a request from its headers, or an
+	// error wrapping ErrUnauthenticated. Nil means every request runs as
+	// Anonymous.
+	Authenticate func(ctx context.Context, h http.Header) (*Identity, error)
+	// Anonymous is the identity of requests when Authenticate is nil.
+	Anonymous *Identity
+	// Challenge returns the WWW-Authenticate value for a 401 (scope "") or a
+	// 403 insufficient_scope (scope set). Nil means `Bearer`.
+	Challenge func(scope string) string
+	// Allow applies the rate limit: false and how long to wait if the
+	// identity is over its limit. Nil means no limit.
+	Allow func(key string, rpm, burst int) (bool, time.Duration)
+	// OnRateLimited is told of each request refused by the rate limit.
+	OnRateLimited func(name string)
+	// ResourceMetadata serves /.well-known/oauth-protected-resource; nil
+	// when OAuth is not configured (404).
+	ResourceMetadata http.Handler
+	// RegisterAgent serves POST /agents/register for an authenticated
+	// identity; nil means 404.
+	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *Identity)
+	// Config returns the body of GET /config (the effective config with
+	// secrets redacted); nil means 404.
+	Config func() any
+	// MetricsRequireAuth puts /metrics behind authentication.
+	MetricsRequireAuth bool
+}
+
+type identityKey struct{}
+
+// identityFrom returns the identity the auth middleware attached.
+func identityFrom(ctx context.Context) *Identity {
+	id, _ := ctx.Value(identityKey{}).(*Identity)
+	return id
+}
+
+// authenticate wraps next: it identifies the caller (401 with
+// WWW-Authenticate if it cannot) and attaches the identity to the request.
+func (o *AuthOptions) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := o.Anonymous
+		if o.Authenticate != nil {
+			var err error
+			if id, err = o.Authenticate(r.Context(), r.Header); err != nil || id == nil {
+				w.Header().Set("WWW-Authenticate", o.challenge(""))
+				msg := "authentication required"
+				if err != nil && !errors.Is(err, ErrUnauthenticated) {
+					msg = "authentication failed"
+				} else if err != nil {
+					msg = err.Error()
+				}
+				http.Error(w, msg, http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+	})
+}
+
+func (o *AuthOptions) challenge(scope string) string {
+	if o.Challenge == nil {
+		return "Bearer"
+	}
+	return o.Challenge(scope)
+}
+
+// mcpGate stands in front of the SDK's streamable handler for an
+// authenticated request: scope, rate limit, JSON depth, session binding;
+// then it hands the identity's TokenInfo to the SDK.
+func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBody int64, next http.Handler) http.Handler {
+	// The SDK reads TokenInfo from a context key only its RequireBearerToken
+	// sets; our verifier ignores the token and returns the identity the
+	// front door already established.
+	inject := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
+		id := identityFrom(ctx)
+		if id.TokenInfo != nil {
+			return id.TokenInfo, nil
+		}
+		return &sdkauth.TokenInfo{UserID: id.Key, Scopes: id.Scopes}, nil
+	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := identityFrom(r.Context())
+		if !slices.Contains(id.Scopes, "read") && !slices.Contains(id.Scopes, "write") {
+			w.Header().Set("WWW-Authenticate", o.challenge("read"))
+			http.Error(w, "insufficient_scope: this endpoint needs the read or write scope", http.StatusForbidden)
+			return
+		}
+		if r.Method == http.MethodPost && o.Allow != nil {
+			if ok, wait := o.Allow(id.Key, id.RPM, id.Burst); !ok {
+				if o.OnRateLimited != nil {
+					o.OnRateLimited(id.Name)
+				}
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				http.Error(w, fmt.Sprintf("rate limit exceeded: retry after %s", wait.Round(time.Millisecond)), http.StatusTooManyRequests)
+				return
+			}
+		}
+		if r.Method == http.MethodPost && !checkDepth(w, r, maxBody) {
+			return
+		}
+		sid := r.Header.Get("Mcp-Session-Id")
+		if sid != "" && !sessions.touch(sid, id.Key) {
+			// Unknown here, or another identity's: the same answer either
+			// way, so a session id reveals nothing to whoever guesses it.
+			http.Error(w, "session not found", http.StatusNotFound)
+			return
+		}
+		// The SDK never sees the client's credential: the header it reads is
+		// a placeholder, and the real one is not forwarded upstream anyway.
+		r = r.Clone(r.Context())
+		r.Header.Del("X-Api-Key")
+		r.Header.Del("X-Agent-Token")
+		r.Header.Del("Cookie")
+		r.Header.Set("Authorization", "Bearer gateway-authenticated")
+		rec := &statusRecorder{ResponseWriter: w}
+		inject.ServeHTTP(rec, r)
+		sessions.observe(r.Method, sid, rec, id, endpoint)
+	})
+}
+
+// maxJSONDepth bounds the nesting of a request body, before the SDK's decoder
+// sees it.
+const maxJSONDepth = 64
+
+// checkDepth reads the (size-capped) body, refuses one nested deeper than
+// maxJSONDepth with a JSON-RPC parse error, and puts the body back.
+func checkDepth(w http.ResponseWriter, r *http.Request, maxBody int64) bool {
+	if maxBody <= 0 {
+		maxBody = 4 << 20
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "reading request body failed", http.StatusBadRequest)
+		}
+		return false
+	}
+	if depth(body) > maxJSONDepth {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"JSON nested deeper than %d levels"}}`, maxJSONDepth)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
+}
+
+// depth returns the deepest nesting of arrays and objects in b, ignoring
+// brackets inside strings. It does not validate: the decoder does that.
+func depth(b []byte) int {
+	d, max, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if d++; d > max {
+				max = d
+			}
+		case c == '}' || c == ']':
+			d--
+		}
+	}
+	return max
+}
