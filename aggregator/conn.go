@@ -139,10 +139,10 @@ func forwardToClient[R any](ctx context.Context, c *conn, method string, has fun
 // isolated one declares exactly what its downstream client declared.
 func (u *upstream) clientOptions(c *conn, owner *mcp.ServerSession) *mcp.ClientOptions {
 	o := &mcp.ClientOptions{
-		Logger:                      u.sdkLog,
-		ToolListChangedHandler:      func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh(c) },
-		PromptListChangedHandler:    func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh(c) },
-		ResourceListChangedHandler:  func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh(c) },
+		Logger:                     u.sdkLog,
+		ToolListChangedHandler:     func(context.Context, *mcp.ToolListChangedRequest) { u.signalRefresh(c) },
+		PromptListChangedHandler:   func(context.Context, *mcp.PromptListChangedRequest) { u.signalRefresh(c) },
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) { u.signalRefresh(c) },
 		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
 			u.relayLog(c, req.Params)
 		},
