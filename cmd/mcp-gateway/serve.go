@@ -69,12 +69,18 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	if addr == httpFromConfig {
 		addr = cfg.Gateway.Listen
 	}
-	if addr != "" && !o.allowUnauthenticated {
+	authn, err := newAuthenticator(cfg, logger)
+	if err != nil {
+		return err
+	}
+	if addr != "" && !o.allowUnauthenticated && !authn.Enabled() {
 		if err := requireLoopback(addr); err != nil {
 			return err
 		}
 	}
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, nil))
+	limiter := aggregator.NewLimiter(0)
+	var obs aggregator.Observer = aggregator.NopObserver{}
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, authn, limiter, obs))
 	if err != nil {
 		return err
 	}
@@ -106,7 +112,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	if addr != "" {
 		eg.Go(func() error {
 			defer cancel()
-			return transport.ServeHTTP(ctx, httpOptions(cfg, agg, addr, logger, o.onListen))
+			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
+			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			return transport.ServeHTTP(ctx, ho)
 		})
 	}
 	err = eg.Wait()
@@ -132,7 +140,7 @@ func requireLoopback(addr string) error {
 	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
 		return nil
 	}
-	return errors.New("refusing to listen on " + addr + " without authentication: bind a loopback address (127.0.0.1), or pass --allow-unauthenticated if something in front of the gateway authenticates")
+	return errors.New("refusing to listen on " + addr + " without authentication: configure gateway.auth (api_keys or oauth), bind a loopback address (127.0.0.1), or pass --allow-unauthenticated if something in front of the gateway authenticates")
 }
 
 func httpOptions(cfg *config.Config, agg *aggregator.Aggregator, addr string, logger *slog.Logger, onListen func(net.Addr)) transport.HTTPOptions {

@@ -86,7 +86,11 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 	if err != nil {
 		return err
 	}
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, nil))
+	authn, err := newAuthenticator(cfg, logger)
+	if err != nil {
+		return err
+	}
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, authn, nil, nil))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -126,11 +127,14 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 	return cfg, logger, nil
 }
 
-// aggregatorOptions maps the config to the aggregator's options.
-func aggregatorOptions(cfg *config.Config, logger *slog.Logger, obs aggregator.Observer) *aggregator.Options {
+// aggregatorOptions maps the config to the aggregator's options. Requests
+// with no identity of their own (stdio, the CLI) run as the configured local
+// identity.
+func aggregatorOptions(cfg *config.Config, logger *slog.Logger, a *auth.Authenticator, limiter *aggregator.Limiter, obs aggregator.Observer) *aggregator.Options {
 	return &aggregator.Options{
 		Logger:   logger,
-		Limiter:  aggregator.NewLimiter(0),
+		Local:    principal(a.Local(), cfg.Gateway.Limits),
+		Limiter:  limiter,
 		Observer: obs,
 	}
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/auth"
+	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/transport"
+	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+// newAuthenticator maps gateway.auth to the authenticator and logs its
+// warnings (plaintext keys, a missing agent secret).
+func newAuthenticator(cfg *config.Config, logger *slog.Logger) (*auth.Authenticator, error) {
+	c := cfg.Gateway.Auth
+	o := auth.Options{
+		AgentTokens: auth.AgentTokenOptions{Secret: c.AgentTokens.Secret, TTL: c.AgentTokens.TTL.D(), MaxTTL: c.AgentTokens.MaxTTL.D()},
+		Logger:      logger,
+	}
+	for _, k := range c.APIKeys {
+		o.APIKeys = append(o.APIKeys, auth.APIKey{
+			Key: k.Key, Owner: k.Owner, AllowedUpstreams: k.AllowedUpstreams, AllowedTools: k.AllowedTools,
+			Scopes: k.Scopes, RateLimitRPM: k.RateLimitRPM, Burst: k.Burst, Admin: k.Admin,
+		})
+	}
+	if oa := c.OAuth; oa != nil {
+		o.OAuth = &auth.OAuthOptions{
+			Issuer: oa.Issuer, Audience: oa.Audience, JWKSURL: oa.JWKSURL, PublicKey: oa.PublicKey,
+			Algorithms: oa.Algorithms, Leeway: oa.Leeway.D(), JWKSRefreshMinInterval: oa.JWKSRefreshMinInterval.D(),
+			AuthorizationServers: oa.AuthorizationServers, ScopesSupported: oa.ScopesSupported,
+			AllowedUpstreams: oa.AllowedUpstreams, AllowedTools: oa.AllowedTools, RateLimitRPM: oa.RateLimitRPM, Burst: oa.Burst,
+		}
+	}
+	if l := c.Local; l != nil {
+		o.Local = &auth.LocalOptions{Owner: l.Owner, AllowedUpstreams: l.AllowedUpstreams, AllowedTools: l.AllowedTools, Scopes: l.Scopes, Admin: l.Admin}
+	}
+	return auth.New(o)
+}
+
+// principal maps an identity to the aggregator's view of it, with the
+// gateway's default rate limit where the identity sets none.
+func principal(id *auth.Identity, limits config.Limits) *aggregator.Principal {
+	rpm, burst := id.RPM, id.Burst
+	if rpm == 0 {
+		rpm = limits.RateLimitRPM
+	}
+	if burst == 0 {
+		burst = limits.Burst
+	}
+	return &aggregator.Principal{
+		Name: id.Principal(), Kind: id.Kind, Upstreams: id.Upstreams, Tools: id.Tools, Scopes: id.Scopes,
+		RPM: rpm, Burst: burst, Admin: id.Admin, Agent: id.Agent,
+	}
+}
+
+// frontDoorIdentity is what the HTTP front door needs of an identity; its
+// TokenInfo carries the principal to the aggregator.
+func frontDoorIdentity(id *auth.Identity, limits config.Limits) *transport.Identity {
+	p := principal(id, limits)
+	ti := id.TokenInfo()
+	extra := map[string]any{aggregator.PrincipalKey: p}
+	for k, v := range ti.Extra {
+		extra[k] = v
+	}
+	ti.Extra = extra
+	return &transport.Identity{
+		Key: id.Principal(), Name: p.Name, Agent: id.Agent, Admin: id.Admin, Scopes: id.Scopes,
+		RPM: p.RPM, Burst: p.Burst, TokenInfo: ti,
+	}
+}
+
+// anonymous is who HTTP requests run as when no credential is configured
+// (only allowed on loopback): full access, the default rate limit.
+func anonymous(limits config.Limits) *transport.Identity {
+	return frontDoorIdentity(&auth.Identity{Name: "anonymous", Kind: "anonymous", Upstreams: []string{"*"},
+		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}, Admin: true}, limits)
+}
+
+// authOptions wires the authenticator into the HTTP front door.
+func authOptions(a *auth.Authenticator, cfg *config.Config, limiter *aggregator.Limiter, obs aggregator.Observer) transport.AuthOptions {
+	limits := cfg.Gateway.Limits
+	o := transport.AuthOptions{
+		Anonymous:     anonymous(limits),
+		Challenge:     a.Challenge,
+		Allow:         limiter.Allow,
+		OnRateLimited: obs.RateLimited,
+		Config:        func() any { return redactedConfig(cfg) },
+	}
+	if a.Enabled() {
+		o.Authenticate = func(ctx context.Context, h http.Header) (*transport.Identity, error) {
+			id, err := a.Authenticate(ctx, h)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", transport.ErrUnauthenticated, err)
+			}
+			return frontDoorIdentity(id, limits), nil
+		}
+		o.RegisterAgent = func(w http.ResponseWriter, r *http.Request, id *transport.Identity) {
+			registerAgent(w, r, a, id)
+		}
+	}
+	if md := a.ResourceMetadata(); md != nil {
+		o.ResourceMetadata = sdkauth.ProtectedResourceMetadataHandler(md)
+	}
+	return o
+}
+
+// registerAgent serves POST /agents/register: an agent token for the API
+// key that asks, never granting more than the key has.
+func registerAgent(w http.ResponseWriter, r *http.Request, a *auth.Authenticator, id *transport.Identity) {
+	var body struct {
+		auth.AgentRequest
+		TTL string `json:"ttl,omitempty"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid request body: "+err.Error())
+		return
+	}
+	req := body.AgentRequest
+	if body.TTL != "" {
+		d, err := time.ParseDuration(body.TTL)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, `ttl: want a positive duration like "1h"`)
+			return
+		}
+		req.TTL = d
+	}
+	token, exp, granted, err := a.IssueAgentToken(auth.FromTokenInfo(id.TokenInfo), req)
+	switch {
+	case errors.Is(err, auth.ErrForbidden):
+		writeError(w, http.StatusForbidden, err.Error())
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	json.NewEncoder(w).Encode(map[string]any{
+		"token": token, "token_type": "agent", "header": auth.HeaderAgentToken, "expires_at": exp.UTC(),
+		"agent_name": granted.Agent, "upstreams": granted.Upstreams, "scopes": granted.Scopes, "tools": granted.Tools,
+	})
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+// redacted replaces a secret value in /config output.
+const redacted = "[redacted]"
+
+// redactedConfig is the effective config with every secret replaced: API
+// keys by their digests, the agent secret, and every upstream env value and
+// header value (they carry tokens).
+func redactedConfig(cfg *config.Config) *config.Config {
+	out := *cfg
+	out.MCPServers = make(map[string]*config.Upstream, len(cfg.MCPServers))
+	for name, u := range cfg.MCPServers {
+		cu := *u
+		cu.Env = redactValues(u.Env)
+		cu.Headers = redactValues(u.Headers)
+		out.MCPServers[name] = &cu
+	}
+	out.Gateway.Auth = cfg.Gateway.Auth.Redacted()
+	return &out
+}
+
+func redactValues(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = redacted
+	}
+	return out
+}
