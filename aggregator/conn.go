@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -38,6 +39,7 @@ type conn struct {
 	client *mcp.Client
 	owner  *mcp.ServerSession // the downstream session of an isolated connection; nil when shared
 	cancel context.CancelFunc // ends the connection's context
+	failed atomic.Bool        // a call on it failed in transport: counted by the breaker once
 
 	mu       sync.Mutex
 	inflight map[*inflightCall]struct{}

@@ -214,6 +214,11 @@ func forwardOnce[R any](ctx, cctx context.Context, u *upstream, ss *mcp.ServerSe
 				c.close()
 			}
 			err = fmt.Errorf("upstream %q: %s: %w", u.spec.Name, method, err)
+			if !c.failed.CompareAndSwap(false, true) {
+				// A connection that fails takes every call in flight with
+				// it: the breaker counts it once.
+				err = fmt.Errorf("%w: %w", errCountedOnce, err)
+			}
 		}
 		return struct{}{}, err
 	}

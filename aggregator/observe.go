@@ -1,6 +1,9 @@
 package aggregator
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Outcomes of a forwarded request, for metrics and audit.
 const (
@@ -23,7 +26,8 @@ type ToolCall struct {
 	Duration     time.Duration
 	Outcome      string
 	ArgsBytes    int
-	ArgsSHA256   string // hex digest of the raw arguments; their values are never recorded
+	ArgsSHA256   string          // hex digest of the raw arguments
+	Arguments    json.RawMessage // the raw arguments; an audit log records them only when configured to
 }
 
 // Observer receives what metrics and audit logs need. Implementations must be

@@ -2,7 +2,9 @@ package aggregator
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,11 +12,13 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 )
 
 // DefaultMaxMessageBytes caps one JSON-RPC message read from an upstream.
@@ -60,7 +64,8 @@ func (t *CommandTransport) Connect(ctx context.Context) (mcp.Connection, error) 
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
-	return (&mcp.IOTransport{Reader: p.stdout, Writer: p, MaxLineLength: max}).Connect(ctx)
+	stdout := &lineFilter{r: bufio.NewReaderSize(p.stdout, 64<<10), max: max, f: p.stdout, log: p.log}
+	return (&mcp.IOTransport{Reader: stdout, Writer: p, MaxLineLength: max}).Connect(ctx)
 }
 
 // process is a running child and the parent's ends of its pipes.
@@ -70,9 +75,12 @@ type process struct {
 	stdout *os.File
 	grace  time.Duration
 	exited chan struct{} // closed once the child is reaped
+	log    *slog.Logger
+	stderr *stderrLog
 
 	closeOnce sync.Once
 	closeErr  error
+	closing   atomic.Bool // Close was called: the exit is expected
 }
 
 func (t *CommandTransport) start() (*process, error) {
@@ -113,12 +121,13 @@ func (t *CommandTransport) start() (*process, error) {
 	if grace <= 0 {
 		grace = 2 * time.Second
 	}
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, grace: grace, exited: make(chan struct{})}
 	logger := t.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	go logStderr(errR, logger)
+	p := &process{cmd: cmd, stdin: inW, stdout: outR, grace: grace, exited: make(chan struct{}), log: logger,
+		stderr: &stderrLog{logger: logger, lim: rate.NewLimiter(stderrLinesPerSecond, stderrBurst)}}
+	go p.stderr.run(errR)
 	go p.reap()
 	return p, nil
 }
@@ -137,9 +146,25 @@ func (p *process) reap() {
 		}
 	}
 	_ = syscall.Kill(-pid, syscall.SIGKILL) // ESRCH when the group is already gone
-	_ = p.cmd.Wait()                        // the exit status is reported by the session ending
+	err := p.cmd.Wait()
+	if p.cmd.ProcessState != nil && !p.closing.Load() {
+		p.log.Warn("upstream process exited", "status", p.cmd.ProcessState.String(), "last_stderr", p.stderr.last(), "err", err)
+	}
 	close(p.exited)
+	// What the child wrote before exiting is still in the pipe, and reading
+	// ends with EOF once every writer is gone. A descendant that left the
+	// group (setsid) may still hold the pipe open: then end the read after a
+	// grace, so calls in flight get an error now rather than at their timeout.
+	time.AfterFunc(stdoutDrainGrace, func() {
+		if err := p.stdout.SetReadDeadline(time.Now()); err == nil && !p.closing.Load() {
+			p.log.Debug("stopped reading the upstream's stdout after it exited")
+		}
+	})
 }
+
+// stdoutDrainGrace is how long the gateway still reads a stdio upstream's
+// output after the process exited.
+const stdoutDrainGrace = 300 * time.Millisecond
 
 // Write sends bytes to the child's stdin.
 func (p *process) Write(b []byte) (int, error) { return p.stdin.Write(b) }
@@ -148,6 +173,7 @@ func (p *process) Write(b []byte) (int, error) { return p.stdin.Write(b) }
 // group, wait, SIGKILL the group. It returns once the child is reaped.
 // Close may be called more than once.
 func (p *process) Close() error {
+	p.closing.Store(true)
 	p.closeOnce.Do(func() {
 		p.closeErr = p.stdin.Close()
 		pgid := -p.cmd.Process.Pid
@@ -166,26 +192,140 @@ func (p *process) Close() error {
 	return p.closeErr
 }
 
-// logStderr logs each line the child writes to stderr. Stderr is not an error
+// Stderr logging limits: a child that floods stderr is logged at this rate
+// and the rest counted, so it can neither fill the gateway's log nor block on
+// a full pipe (the pipe is always drained).
+const (
+	stderrLinesPerSecond = 50
+	stderrBurst          = 200
+)
+
+// stderrLog drains a child's stderr, logging lines at a bounded rate and
+// keeping the last one for error reports.
+type stderrLog struct {
+	logger *slog.Logger
+	lim    *rate.Limiter
+
+	mu       sync.Mutex
+	lastLine string
+	dropped  int
+}
+
+// run logs each line the child writes to stderr. Stderr is not an error
 // signal (the MCP spec says so), so lines are logged at info.
-func logStderr(r *os.File, logger *slog.Logger) {
+func (s *stderrLog) run(r *os.File) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, maxStderrLine)
 	for {
 		line, isPrefix, err := br.ReadLine()
 		if len(line) > 0 {
-			logger.Info("upstream stderr", "line", string(line))
+			s.line(string(line))
 		}
 		for isPrefix && err == nil { // discard the rest of an over-long line
 			_, isPrefix, err = br.ReadLine()
 		}
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-				logger.Debug("upstream stderr closed", "err", err)
+				s.logger.Debug("upstream stderr closed", "err", err)
 			}
 			return
 		}
 	}
+}
+
+func (s *stderrLog) line(line string) {
+	s.mu.Lock()
+	s.lastLine = line
+	allowed := s.lim.Allow()
+	dropped := s.dropped
+	if allowed {
+		s.dropped = 0
+	} else {
+		s.dropped++
+	}
+	s.mu.Unlock()
+	if !allowed {
+		return
+	}
+	if dropped > 0 {
+		s.logger.Warn("upstream stderr lines not logged (rate limit)", "lines", dropped)
+	}
+	s.logger.Info("upstream stderr", "line", line)
+}
+
+func (s *stderrLog) last() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastLine
+}
+
+// lineFilter passes a child's stdout through line by line, dropping lines
+// that cannot be JSON-RPC messages (the MCP spec forbids them, but servers
+// print banners): the SDK's decoder would otherwise end the connection at the
+// first one. A message longer than max ends the read with an error.
+type lineFilter struct {
+	r       *bufio.Reader
+	f       *os.File
+	max     int
+	log     *slog.Logger
+	pending []byte
+	dropped int
+}
+
+// ErrMessageTooLarge ends a connection whose upstream sent a message over the cap.
+var ErrMessageTooLarge = errors.New("upstream message exceeds the size cap")
+
+func (l *lineFilter) Read(p []byte) (int, error) {
+	for len(l.pending) == 0 {
+		line, err := l.readLine()
+		switch {
+		case looksLikeJSON(line):
+			l.pending = line
+		case len(bytes.TrimSpace(line)) > 0:
+			if l.dropped++; l.dropped <= 10 || l.dropped%1000 == 0 {
+				l.log.Warn("dropped a line of upstream stdout that is not a JSON-RPC message", "bytes", len(line), "dropped_total", l.dropped)
+			}
+		}
+		if err != nil && len(l.pending) == 0 {
+			return 0, err
+		}
+		if err != nil {
+			break
+		}
+	}
+	n := copy(p, l.pending)
+	l.pending = l.pending[n:]
+	return n, nil
+}
+
+// Close closes the child's stdout.
+func (l *lineFilter) Close() error { return l.f.Close() }
+
+// readLine returns the next line with its newline, at most max bytes.
+func (l *lineFilter) readLine() ([]byte, error) {
+	line, err := l.r.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		return append([]byte(nil), line...), err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		if len(buf) > l.max {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, l.max)
+		}
+		line, err = l.r.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	if len(buf) > l.max {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, l.max)
+	}
+	return buf, err
+}
+
+// looksLikeJSON reports whether line holds one JSON object or array: a
+// message the SDK's decoder can take. Anything else would end the connection.
+func looksLikeJSON(line []byte) bool {
+	t := bytes.TrimLeft(line, " \t\r")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t)
 }
 
 func closeAll(fs ...*os.File) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -66,7 +67,39 @@ func newBreaker(name string, s BreakerSettings, onChange func(from, to gobreaker
 		// (a JSON-RPC error such as invalid params, or an isError result,
 		// which is not an error at all) is a success.
 		IsSuccessful: func(err error) bool { return err == nil || isUpstreamAnswer(err) },
-		IsExcluded:   func(err error) bool { return errors.Is(err, errCallerGone) },
+		IsExcluded:   excludedFromBreaker,
+	})
+}
+
+// excludedFromBreaker reports errors the breaker does not count: the
+// caller's cancellation, and calls that failed because the connection was
+// lost or down — the connection's own failure is counted once, by the
+// upstream's run loop, however many calls it took with it.
+func excludedFromBreaker(err error) bool {
+	var unavail *UnavailableError
+	return errors.Is(err, errCallerGone) || errors.Is(err, errCountedOnce) || errors.Is(err, mcp.ErrConnectionClosed) || errors.As(err, &unavail)
+}
+
+// errCountedOnce marks a transport failure on a connection that already
+// had one.
+var errCountedOnce = errors.New("connection already failed")
+
+// errConnectionFailed is what the run loop records in the breaker when a
+// connection fails or is lost.
+var errConnectionFailed = errors.New("upstream connection failed")
+
+// recordConnection tells the breaker how a connection attempt or a
+// connection ended: a failure counts like a failed call (so a crash loop
+// opens the breaker); a successful connect counts as a success.
+func (u *upstream) recordConnection(ok bool) {
+	if u.breaker == nil {
+		return
+	}
+	_, _ = u.breaker.Execute(func() (struct{}, error) { // an open breaker refuses: nothing to record
+		if ok {
+			return struct{}{}, nil
+		}
+		return struct{}{}, errConnectionFailed
 	})
 }
 

@@ -199,6 +199,7 @@ func (u *upstream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		u.recordConnection(false)
 		u.setDown(err)
 		if time.Since(started) > backoffReset {
 			delay = backoffInitial
@@ -251,6 +252,7 @@ func (u *upstream) connectAndServe(ctx context.Context) error {
 		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "resource_templates", len(l.templates))
 	u.hooks.changed()
 	u.hooks.state(true)
+	u.recordConnection(true)
 	u.finishFirst(nil)
 	return u.serve(ctx, c)
 }

@@ -269,7 +269,8 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	name := req.Params.Name
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[name]; return ok })
 	route, ok := cat.toolRoutes[name]
-	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name, ArgsBytes: len(req.Params.Arguments)}
+	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name,
+		ArgsBytes: len(req.Params.Arguments), Arguments: req.Params.Arguments}
 	sum := sha256.Sum256(req.Params.Arguments)
 	rec.ArgsSHA256 = hex.EncodeToString(sum[:])
 	var res *mcp.CallToolResult

@@ -135,6 +135,10 @@ type Gateway struct {
 	Auth Auth `json:"auth,omitempty"`
 	// Limits configures rate limits, circuit breakers and message caps.
 	Limits Limits `json:"limits,omitempty"`
+	// Metrics configures GET /metrics.
+	Metrics Metrics `json:"metrics,omitempty"`
+	// Audit configures the audit log of tool calls.
+	Audit Audit `json:"audit,omitempty"`
 }
 
 // Log configures the gateway's log output.

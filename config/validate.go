@@ -71,6 +71,7 @@ func (c *Config) validate(in decoded) errorList {
 	}
 	validateGateway(&errs, &c.Gateway)
 	validateLimits(&errs, &c.Gateway.Limits)
+	validateAudit(&errs, &c.Gateway.Audit)
 	validateAuth(&errs, &c.Gateway.Auth, in)
 	return errs
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -90,7 +91,15 @@ func ServeHTTP(ctx context.Context, o HTTPOptions) error {
 			return fmt.Errorf("listen on %s: %w", addr, err)
 		}
 	}
-	handler := NewHandler(o, isLoopbackAddr(ln.Addr()))
+	var calls atomic.Int64 // requests other than GET (event streams) in flight
+	inner := NewHandler(o, isLoopbackAddr(ln.Addr()))
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			calls.Add(1)
+			defer calls.Add(-1)
+		}
+		inner.ServeHTTP(w, r)
+	})
 	streams, cancelStreams := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelStreams()
 	srv := &http.Server{
@@ -115,9 +124,28 @@ func ServeHTTP(ctx context.Context, o HTTPOptions) error {
 	o.Logger.Info("shutting down HTTP server", "grace", o.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownGrace)
 	defer cancel()
-	err := srv.Shutdown(sctx) // stop accepting; in-flight requests finish
-	cancelStreams()           // then end lingering streams
+	// Stop accepting and let in-flight calls finish. Open GET event streams
+	// never finish by themselves: end them as soon as no call is in flight,
+	// so an idle client does not hold shutdown for the whole grace period.
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(sctx) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+wait:
+	for {
+		select {
+		case err = <-shut:
+			break wait
+		case <-tick.C:
+			if calls.Load() == 0 {
+				cancelStreams()
+			}
+		}
+	}
+	cancelStreams()
 	if err != nil {
+		o.Logger.Warn("shutdown grace ended with requests in flight; closing them", "grace", o.ShutdownGrace)
 		srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

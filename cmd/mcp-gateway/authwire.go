@@ -49,7 +49,10 @@ func newAuthenticator(cfg *config.Config, logger *slog.Logger) (*auth.Authentica
 // gateway's default rate limit where the identity sets none.
 func principal(id *auth.Identity, limits config.Limits) *aggregator.Principal {
 	rpm, burst := id.RPM, id.Burst
-	if rpm == 0 {
+	switch {
+	case rpm == 0 && id.Kind == auth.KindLocal:
+		rpm = -1 // the local user over stdio is not rate limited
+	case rpm == 0:
 		rpm = limits.RateLimitRPM
 	}
 	if burst == 0 {

@@ -79,7 +79,15 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		}
 	}
 	limiter := aggregator.NewLimiter(0)
-	var obs aggregator.Observer = aggregator.NopObserver{}
+	var names []string
+	for _, u := range cfg.Enabled() {
+		names = append(names, u.Name)
+	}
+	obs, err := newObserver(cfg, logger, names)
+	if err != nil {
+		return err
+	}
+	defer obs.Close()
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, authn, limiter, obs))
 	if err != nil {
 		return err
@@ -114,6 +122,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			defer cancel()
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
+			ho.Metrics = obs.Handler()
+			ho.OnSessions = obs.Sessions
 			return transport.ServeHTTP(ctx, ho)
 		})
 	}
