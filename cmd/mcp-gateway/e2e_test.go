@@ -278,6 +278,7 @@ func TestCLI(t *testing.T) {
 			stderr: []string{"mcpServers.x.timeout", "mcpServers.x.isolation", "gateway.lisen", `did you mean "listen"`, "extra"}},
 		{name: "version", args: []string{"version"}, stdout: []string{"mcp-gateway", "go-sdk: v1.8.0", "2025-11-25"}},
 		{name: "no config", args: []string{"tools", "--config", "/nonexistent.json"}, code: 1, stderr: []string{"/nonexistent.json"}},
+		{name: "keys new", args: []string{"keys", "new"}, stdout: []string{"key:    mcpgw_", "digest: sha256:"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

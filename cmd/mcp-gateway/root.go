@@ -59,6 +59,7 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newCallCmd(g, stdout, stderr),
 		newValidateCmd(g, stdout, stderr),
 		newVersionCmd(stdout),
+		newKeysCmd(stdin, stdout),
 	)
 	return root
 }
