@@ -26,6 +26,9 @@ type toolRoute struct {
 	up       *upstream
 	original string
 	tool     *mcp.Tool // as exposed (Name replaced)
+	// policyName is the tool's name in the merged catalog, which identity
+	// tool globs match in every view (/mcp and /mcp/{upstream} alike).
+	policyName string
 }
 
 type promptRoute struct {
@@ -95,7 +98,7 @@ func buildCatalog(sources []source) *catalog {
 			et := *t
 			et.Name = exposed
 			c.tools = append(c.tools, &et)
-			c.toolRoutes[exposed] = toolRoute{up: s.up, original: t.Name, tool: &et}
+			c.toolRoutes[exposed] = toolRoute{up: s.up, original: t.Name, tool: &et, policyName: exposeIn(s.up.spec.Prefix, t.Name)}
 		}
 		for _, p := range s.lists.prompts {
 			if p == nil || p.Name == "" {

@@ -29,8 +29,13 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
 	}
+	// Its own pool: http.DefaultTransport keeps 2 idle connections per host,
+	// which makes concurrent calls to one upstream open and close connections.
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConns = 256
+	base.MaxIdleConnsPerHost = 256
 	client := &http.Client{
-		Transport: &headerRoundTripper{headers: o.Headers, base: http.DefaultTransport},
+		Transport: &headerRoundTripper{headers: o.Headers, base: base},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

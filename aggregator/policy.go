@@ -58,12 +58,13 @@ func (p *Principal) AllowsTool(exposed string) bool {
 // HasScope reports whether p holds the scope.
 func (p *Principal) HasScope(s string) bool { return slices.Contains(p.Scopes, s) }
 
-// mayCall reports whether p may call the tool: it must see it, and hold
-// write, or read for a tool annotated readOnlyHint.
-func (p *Principal) mayCall(upstream string, t *mcp.Tool) bool {
-	if !p.AllowsUpstream(upstream) || !p.AllowsTool(t.Name) {
+// mayCall reports whether p may call the routed tool: it must see it, and
+// hold write, or read for a tool annotated readOnlyHint.
+func (p *Principal) mayCall(r toolRoute) bool {
+	if !p.AllowsUpstream(r.up.spec.Name) || !p.AllowsTool(r.policyName) {
 		return false
 	}
+	t := r.tool
 	if p.HasScope(ScopeWrite) {
 		return true
 	}

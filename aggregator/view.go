@@ -135,7 +135,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			cat, p := v.cat.Load(), v.principal(req)
 			items := cat.tools
 			if !p.unrestricted() {
-				items = filter(items, func(t *mcp.Tool) bool { return p.mayCall(cat.toolRoutes[t.Name].up.spec.Name, t) })
+				items = filter(items, func(t *mcp.Tool) bool { return p.mayCall(cat.toolRoutes[t.Name]) })
 			}
 			return listPage(v, items, cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
@@ -278,7 +278,7 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	switch {
 	case !ok:
 		err = fmt.Errorf("%w %q", ErrUnknownTool, name)
-	case !p.mayCall(route.up.spec.Name, route.tool):
+	case !p.mayCall(route):
 		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
 		err = &DeniedError{Identity: p.Name, What: fmt.Sprintf("tool %q", name)}
 	default:
@@ -341,21 +341,37 @@ func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (
 	})
 }
 
-// subscribe routes resources/subscribe to the upstream serving the URI.
+// subscribe routes resources/subscribe to the upstream serving the URI, if
+// the caller may read from it.
 func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
-	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
-	if !ok {
-		return mcp.ResourceNotFoundError(req.Params.URI)
+	up, err := v.resourceFor(ctx, req, req.Params.URI, "resources/subscribe")
+	if err != nil {
+		return err
 	}
 	return toWireError(up.spec.Name, up.subscribe(ctx, req.Session, req.Params.URI))
 }
 
 func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
-	up, ok := v.cat.Load().resourceUpstream(req.Params.URI)
-	if !ok {
-		return mcp.ResourceNotFoundError(req.Params.URI)
+	up, err := v.resourceFor(ctx, req, req.Params.URI, "resources/unsubscribe")
+	if err != nil {
+		return err
 	}
 	return toWireError(up.spec.Name, up.unsubscribe(ctx, req.Session, req.Params.URI))
+}
+
+// resourceFor routes a resource URI for a request that acts on it: the
+// upstream serving it, once start-up listing is done, if the caller may read
+// from that upstream.
+func (v *view) resourceFor(ctx context.Context, req mcp.Request, uri, method string) (*upstream, error) {
+	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.resourceUpstream(uri); return ok })
+	up, ok := cat.resourceUpstream(uri)
+	if !ok {
+		return nil, mcp.ResourceNotFoundError(uri)
+	}
+	if p := v.principal(req); !p.mayRead(up.spec.Name) {
+		return nil, toWireError(up.spec.Name, &DeniedError{Identity: p.Name, What: method + " on upstream " + strconv.Quote(up.spec.Name)})
+	}
+	return up, nil
 }
 
 // complete routes completion/complete by its reference: a prompt by its
@@ -387,6 +403,9 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 		up = u
 	default:
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown ref type %q", ref.Type)}
+	}
+	if p := v.principal(req); !p.mayRead(up.spec.Name) {
+		return nil, toWireError(up.spec.Name, &DeniedError{Identity: p.Name, What: "completion/complete on upstream " + strconv.Quote(up.spec.Name)})
 	}
 	res, err := up.complete(ctx, req.Session, &params)
 	if err != nil {

@@ -50,7 +50,13 @@ func (b *bench) startEchoHTTP(args ...string) (*proc, error) {
 // `mcp-gateway serve --http 127.0.0.1:0` on it. It logs at info as JSON only
 // to learn the bound address; nothing is logged per call at that level.
 func (b *bench) startGateway(name string, servers map[string]any) (*proc, error) {
-	data, err := json.MarshalIndent(map[string]any{"mcpServers": servers}, "", "  ")
+	// The hop is measured, not the limiter or the audit log: one load client
+	// making thousands of calls per second would be rate limited as one
+	// identity, and the audit log writes a line per call.
+	data, err := json.MarshalIndent(map[string]any{"mcpServers": servers, "gateway": map[string]any{
+		"limits": map[string]any{"rate_limit_rpm": -1},
+		"audit":  map[string]any{"disabled": true},
+	}}, "", "  ")
 	if err != nil {
 		return nil, err
 	}
