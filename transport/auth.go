@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -85,6 +86,11 @@ func (o *AuthOptions) authenticate(next http.Handler) http.Handler {
 		if o.Authenticate != nil {
 			var err error
 			if id, err = o.Authenticate(r.Context(), r.Header); err != nil || id == nil {
+				if wait, limited := o.failureLimited(r); limited {
+					w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+					http.Error(w, "too many failed authentication attempts", http.StatusTooManyRequests)
+					return
+				}
 				w.Header().Set("WWW-Authenticate", o.challenge(""))
 				msg := "authentication required"
 				if err != nil && !errors.Is(err, ErrUnauthenticated) {
@@ -98,6 +104,28 @@ func (o *AuthOptions) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
 	})
+}
+
+// Failed authentications allowed per remote address: a burst, then a steady
+// rate. Past it the answer is 429, so guessing keys is slow; a client with a
+// valid credential is never counted.
+const (
+	authFailuresPerMinute = 60
+	authFailureBurst      = 20
+)
+
+// failureLimited counts a failed authentication against the remote address
+// and reports whether it is over the limit.
+func (o *AuthOptions) failureLimited(r *http.Request) (time.Duration, bool) {
+	if o.Allow == nil {
+		return 0, false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ok, wait := o.Allow("auth-failure:"+host, authFailuresPerMinute, authFailureBurst)
+	return wait, !ok
 }
 
 func (o *AuthOptions) challenge(scope string) string {
