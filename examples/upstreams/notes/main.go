@@ -35,6 +35,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mcp-gateway/mcp-gateway/examples/upstreams/serve"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -53,8 +54,8 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("notes", flag.ContinueOnError)
-	var tf transportFlags
-	tf.register(fs)
+	var tf serve.Flags
+	tf.Register(fs)
 	file := fs.String("file", "", "notes `FILE` (default $XDG_DATA_HOME/mcp-gateway-notes.json or ~/.local/share/mcp-gateway-notes.json)")
 	verbose := fs.Bool("v", false, "log SDK activity to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -80,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	logger.Info("notes server starting", "file", *file)
-	return serve(ctx, newServer(st, logger, sdkLogger), tf, os.Stderr)
+	return serve.Run(ctx, newServer(st, logger, sdkLogger), tf, os.Stderr)
 }
 
 // newServer builds the notes MCP server over st. sdkLogger receives the SDK's own logs.
@@ -91,7 +92,7 @@ func newServer(st *store, logger, sdkLogger *slog.Logger) *mcp.Server {
 			"tags group related notes.",
 		Logger:                    sdkLogger,
 		Capabilities:              &mcp.ServerCapabilities{}, // tools, resources and prompts are inferred; no logging
-		SupportedProtocolVersions: protocolVersions(),
+		SupportedProtocolVersions: serve.ProtocolVersions(),
 		CompletionHandler:         n.complete,
 		SubscribeHandler:          func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler:        func(context.Context, *mcp.UnsubscribeRequest) error { return nil },

@@ -46,6 +46,7 @@ import (
 	_ "time/tzdata" // time_now works on hosts without a zoneinfo database
 	"unicode/utf8"
 
+	"github.com/mcp-gateway/mcp-gateway/examples/upstreams/serve"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -64,8 +65,8 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("toolbox", flag.ContinueOnError)
-	var tf transportFlags
-	tf.register(fs)
+	var tf serve.Flags
+	tf.Register(fs)
 	verbose := fs.Bool("v", false, "log SDK activity to stderr")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 	if *verbose {
 		sdkLogger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return serve(ctx, newServer(sdkLogger), tf, os.Stderr)
+	return serve.Run(ctx, newServer(sdkLogger), tf, os.Stderr)
 }
 
 // newServer builds the toolbox MCP server.
@@ -86,7 +87,7 @@ func newServer(sdkLogger *slog.Logger) *mcp.Server {
 		Instructions:              "Deterministic helpers: hashing, base64, JSON formatting, UUIDs, time zones, word counts.",
 		Logger:                    sdkLogger,
 		Capabilities:              &mcp.ServerCapabilities{}, // tools, resources and prompts are inferred; no logging
-		SupportedProtocolVersions: protocolVersions(),
+		SupportedProtocolVersions: serve.ProtocolVersions(),
 	})
 	// idempotentHint is about effects on the environment, so it holds for all.
 	pure := &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)}

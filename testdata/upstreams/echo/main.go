@@ -40,6 +40,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/mcp-gateway/mcp-gateway/examples/upstreams/serve"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -59,7 +60,7 @@ func main() {
 // options are the command-line flags.
 type options struct {
 	name        string
-	transport   transportFlags
+	transport   serve.Flags
 	tools       int
 	pageSize    int
 	longNames   bool
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	o := options{name: "echo"}
 	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
 	fs.StringVar(&o.name, "name", o.name, "server implementation `NAME`")
-	o.transport.register(fs)
+	o.transport.Register(fs)
 	fs.IntVar(&o.tools, "tools", 0, "also register `N` generated tools tool_0000…")
 	fs.IntVar(&o.pageSize, "page-size", 0, "`N` items per page of list results (0: SDK default)")
 	fs.BoolVar(&o.longNames, "long-names", false, "also register a 100-character tool name and a dotted one")
@@ -91,11 +92,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("server", o.name)
 	e := newServer(o, logger, stderr)
-	if o.transport.sseAddr != "" {
-		o.transport.wrap = e.sseHeaders.record
+	if o.transport.SSEAddr != "" {
+		o.transport.Wrap = e.sseHeaders.record
 	}
 	logger.Info("echo server starting", "pid", os.Getpid())
-	return serve(ctx, e.srv, o.transport, stderr)
+	return serve.Run(ctx, e.srv, o.transport, stderr)
 }
 
 // echoServer holds what the handlers need.
@@ -118,7 +119,7 @@ func newServer(o options, logger *slog.Logger, stderr io.Writer) *echoServer {
 	e.srv = mcp.NewServer(&mcp.Implementation{Name: o.name, Version: "test"}, &mcp.ServerOptions{
 		Logger:                    sdkLogger,
 		PageSize:                  o.pageSize,
-		SupportedProtocolVersions: protocolVersions(),
+		SupportedProtocolVersions: serve.ProtocolVersions(),
 		CompletionHandler:         e.complete,
 		SubscribeHandler: func(_ context.Context, req *mcp.SubscribeRequest) error {
 			logger.Info("subscribe", "uri", req.Params.URI)

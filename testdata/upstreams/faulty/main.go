@@ -52,7 +52,7 @@ import (
 )
 
 // maxProtocolVersion caps the negotiated protocol, as the other test
-// upstreams do (see testdata/upstreams/echo/serve.go).
+// upstreams do (see examples/upstreams/serve).
 const maxProtocolVersion = "2025-11-25"
 
 type options struct {

@@ -1,8 +1,7 @@
-// serve.go is shared, word for word, by every upstream under examples/upstreams
-// and testdata/upstreams: each is a standalone package main, so it is copied
-// rather than imported. Keep the copies in sync.
-
-package main
+// Package serve runs an example or test upstream MCP server over stdio,
+// streamable HTTP or legacy SSE, as its command-line flags choose. It is
+// shared by every server under examples/upstreams and testdata/upstreams.
+package serve
 
 import (
 	"context"
@@ -23,42 +22,43 @@ import (
 // go-sdk client falls back to initialize when server/discover is refused.
 const maxProtocolVersion = "2025-11-25"
 
-// protocolVersions returns the SDK's supported versions up to maxProtocolVersion,
+// ProtocolVersions returns the SDK's supported versions up to maxProtocolVersion,
 // for [mcp.ServerOptions.SupportedProtocolVersions].
-func protocolVersions() []string {
+func ProtocolVersions() []string {
 	return slices.DeleteFunc(mcp.SupportedProtocolVersions(), func(v string) bool { return v > maxProtocolVersion })
 }
 
-// transportFlags selects the transport: stdio unless one address is set.
-type transportFlags struct {
-	httpAddr string
-	sseAddr  string
-	// wrap, if non-nil, wraps the HTTP handler (either kind).
-	wrap func(http.Handler) http.Handler
+// Flags select the transport: stdio unless one address is set.
+type Flags struct {
+	HTTPAddr string
+	SSEAddr  string
+	// Wrap, if non-nil, wraps the HTTP handler (either kind).
+	Wrap func(http.Handler) http.Handler
 }
 
-func (f *transportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.httpAddr, "http", "", "serve streamable HTTP at http://`ADDR`/mcp instead of stdio (e.g. 127.0.0.1:0)")
-	fs.StringVar(&f.sseAddr, "sse", "", "serve legacy HTTP+SSE at http://`ADDR`/sse instead of stdio")
+// Register adds --http and --sse to fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.HTTPAddr, "http", "", "serve streamable HTTP at http://`ADDR`/mcp instead of stdio (e.g. 127.0.0.1:0)")
+	fs.StringVar(&f.SSEAddr, "sse", "", "serve legacy HTTP+SSE at http://`ADDR`/sse instead of stdio")
 }
 
-// serve runs srv until ctx is done. Over stdio it also returns when stdin
+// Run serves srv until ctx is done. Over stdio it also returns when stdin
 // reaches EOF. Over HTTP it writes exactly one "listening on http://HOST:PORT"
 // line to stderr once the listener is bound. Cancellation is a clean exit.
-func serve(ctx context.Context, srv *mcp.Server, f transportFlags, stderr io.Writer) error {
+func Run(ctx context.Context, srv *mcp.Server, f Flags, stderr io.Writer) error {
 	getServer := func(*http.Request) *mcp.Server { return srv }
-	wrap := f.wrap
+	wrap := f.Wrap
 	if wrap == nil {
 		wrap = func(h http.Handler) http.Handler { return h }
 	}
 	switch {
-	case f.httpAddr != "" && f.sseAddr != "":
+	case f.HTTPAddr != "" && f.SSEAddr != "":
 		return errors.New("--http and --sse are mutually exclusive")
-	case f.httpAddr != "":
+	case f.HTTPAddr != "":
 		h := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{SessionTimeout: 30 * time.Minute})
-		return serveHTTP(ctx, f.httpAddr, "/mcp", wrap(h), stderr)
-	case f.sseAddr != "":
-		return serveHTTP(ctx, f.sseAddr, "/sse", wrap(mcp.NewSSEHandler(getServer, nil)), stderr)
+		return serveHTTP(ctx, f.HTTPAddr, "/mcp", wrap(h), stderr)
+	case f.SSEAddr != "":
+		return serveHTTP(ctx, f.SSEAddr, "/sse", wrap(mcp.NewSSEHandler(getServer, nil)), stderr)
 	}
 	err := srv.Run(ctx, &mcp.StdioTransport{})
 	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
