@@ -48,8 +48,12 @@ lint:
 	$(GO) vet ./...
 
 fuzz:
-	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./aggregator -run '^$$' -fuzz '^FuzzExposedName$$' -fuzztime $(FUZZTIME)
+	@failed=; for t in config:FuzzParse auth:FuzzAuthenticateHeaders \
+		aggregator:FuzzExposedName aggregator:FuzzLineFilter aggregator:FuzzUpstreamMessages \
+		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin; do \
+		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || failed="$$failed $$t"; \
+	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(BIN) $(INTEROP)/node_modules

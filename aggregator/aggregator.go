@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Version is the gateway's version as reported to upstreams; cmd sets it
@@ -44,6 +45,9 @@ type Options struct {
 	Limiter *Limiter
 	// Observer receives metrics and audit events; nil means [NopObserver].
 	Observer Observer
+	// TracerProvider traces downstream requests, policy decisions and
+	// upstream calls (trace.go); nil means no tracing, at no cost.
+	TracerProvider trace.TracerProvider
 	// StartupWait bounds how long the first list requests wait for upstreams
 	// that are still making their first connection attempt, so that a client
 	// that lists right after start-up sees a complete catalog. Zero means 10s.

@@ -112,6 +112,7 @@ type progressConn struct {
 }
 
 func (c *progressConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	msg = injectMetaTrace(ctx, msg) // Tracing (issue 7): the call's span context in _meta.traceparent
 	if req, ok := msg.(*jsonrpc.Request); ok && req.ID.IsValid() && bytes.Contains(req.Params, []byte(`"gw-`)) {
 		var p struct {
 			Meta struct {
@@ -192,6 +193,7 @@ func forward[R any](ctx context.Context, u *upstream, ss *mcp.ServerSession, met
 // 404) closes the connection so that it is re-initialized.
 func forwardOnce[R any](ctx, cctx context.Context, u *upstream, ss *mcp.ServerSession, method string, f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var res R
+	cctx, span := startUpstreamSpan(cctx, u.spec.Name, method) // Tracing (issue 7): a client span per attempt
 	run := func() (struct{}, error) {
 		c, err := u.connFor(ss)
 		if err != nil {
@@ -228,12 +230,14 @@ func forwardOnce[R any](ctx, cctx context.Context, u *upstream, ss *mcp.ServerSe
 	} else if _, err = u.breaker.Execute(run); errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
 		err = &BreakerOpenError{Upstream: u.spec.Name}
 	}
+	endUpstreamSpan(span, res, err) // Tracing (issue 7)
 	return res, err
 }
 
 // callTool forwards a tools/call. It is retried only if the upstream
 // annotated the tool idempotentHint.
 func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, original string, idempotent bool) (*mcp.CallToolResult, error) {
+	ctx = withUpstreamTarget(ctx, original) // Tracing (issue 7): the tool's name on the upstream span
 	meta, release := u.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.CallToolParams{Meta: meta, Name: original}

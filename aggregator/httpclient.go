@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // HTTPTransportOptions configures NewHTTPTransport.
@@ -46,17 +47,22 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 	return &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: client, MaxEventSize: max}
 }
 
-// headerRoundTripper adds fixed headers to every request.
+// headerRoundTripper adds fixed headers to every request, and the W3C trace
+// context of the request's span when it is traced.
 type headerRoundTripper struct {
 	headers map[string]string
 	base    http.RoundTripper
 }
 
 func (h *headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	if len(h.headers) > 0 {
+	traced := trace.SpanContextFromContext(r.Context()).IsValid() // Tracing (issue 7)
+	if len(h.headers) > 0 || traced {
 		r = r.Clone(r.Context())
 		for k, v := range h.headers {
 			r.Header.Set(k, v)
+		}
+		if traced {
+			injectTraceHeader(r) // Tracing (issue 7): after the fixed headers, so the call's context wins
 		}
 	}
 	return h.base.RoundTrip(r)

@@ -279,8 +279,10 @@ func (l *lineFilter) Read(p []byte) (int, error) {
 	for len(l.pending) == 0 {
 		line, err := l.readLine()
 		switch {
-		case looksLikeJSON(line):
-			l.pending = line
+		case isMessage(line):
+			// Trailing blanks after the message would make the SDK's decoder
+			// end the connection ("invalid trailing data").
+			l.pending = append(bytes.TrimRight(line, " \t\r\n"), '\n')
 		case len(bytes.TrimSpace(line)) > 0:
 			if l.dropped++; l.dropped <= 10 || l.dropped%1000 == 0 {
 				l.log.Warn("dropped a line of upstream stdout that is not a JSON-RPC message", "bytes", len(line), "dropped_total", l.dropped)
@@ -305,27 +307,33 @@ func (l *lineFilter) Close() error { return l.f.Close() }
 func (l *lineFilter) readLine() ([]byte, error) {
 	line, err := l.r.ReadSlice('\n')
 	if err != bufio.ErrBufferFull {
+		if len(bytes.TrimRight(line, "\r\n")) > l.max {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, l.max)
+		}
 		return append([]byte(nil), line...), err
 	}
 	buf := append([]byte(nil), line...)
 	for err == bufio.ErrBufferFull {
-		if len(buf) > l.max {
+		if len(buf) > l.max+2 { // room for a line terminator
+
 			return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, l.max)
 		}
 		line, err = l.r.ReadSlice('\n')
 		buf = append(buf, line...)
 	}
-	if len(buf) > l.max {
+	if len(bytes.TrimRight(buf, "\r\n")) > l.max {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrMessageTooLarge, l.max)
 	}
 	return buf, err
 }
 
-// looksLikeJSON reports whether line holds one JSON object or array: a
-// message the SDK's decoder can take. Anything else would end the connection.
-func looksLikeJSON(line []byte) bool {
-	t := bytes.TrimLeft(line, " \t\r")
-	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t)
+// isMessage reports whether line holds a JSON-RPC message (or a batch of
+// them) the SDK's decoder can take: valid JSON, an object or array, that
+// names "jsonrpc". Anything else — a banner, a JSON log line — would end
+// the connection, so it is dropped.
+func isMessage(line []byte) bool {
+	t := bytes.TrimSpace(line)
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[') && bytes.Contains(t, []byte(`"jsonrpc"`)) && json.Valid(t)
 }
 
 func closeAll(fs ...*os.File) {

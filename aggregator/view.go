@@ -82,6 +82,9 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		UnsubscribeHandler: v.unsubscribe,
 	})
 	v.server.AddReceivingMiddleware(limit, v.dispatch)
+	if opts.TracerProvider != nil { // Tracing (issue 7): added last, so outermost: rate-limited requests are traced too
+		v.server.AddReceivingMiddleware(requestTracing(opts.TracerProvider))
+	}
 	return v
 }
 
@@ -275,10 +278,12 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	rec.ArgsSHA256 = hex.EncodeToString(sum[:])
 	var res *mcp.CallToolResult
 	var err error
+	allowed := ok && p.mayCall(route)
+	tracePolicy(ctx, start, p, name, route, ok, allowed) // Tracing (issue 7): the decision as a child span
 	switch {
 	case !ok:
 		err = fmt.Errorf("%w %q", ErrUnknownTool, name)
-	case !p.mayCall(route):
+	case !allowed:
 		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
 		err = &DeniedError{Identity: p.Name, What: fmt.Sprintf("tool %q", name)}
 	default:

@@ -3,15 +3,18 @@ package transport
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
@@ -68,6 +71,9 @@ type AuthOptions struct {
 	Config func() any
 	// MetricsRequireAuth puts /metrics behind authentication.
 	MetricsRequireAuth bool
+	// BodyReadTimeout bounds reading one request body (408 past it). Zero
+	// means [DefaultBodyReadTimeout].
+	BodyReadTimeout time.Duration
 }
 
 type identityKey struct{}
@@ -166,13 +172,17 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 				return
 			}
 		}
-		if r.Method == http.MethodPost && !checkDepth(w, r, maxBody) {
+		if r.Method == http.MethodPost && !checkBody(w, r, maxBody, o.BodyReadTimeout) {
 			return
 		}
 		sid := r.Header.Get("Mcp-Session-Id")
-		if sid != "" && !sessions.touch(sid, id.Key) {
-			// Unknown here, or another identity's: the same answer either
-			// way, so a session id reveals nothing to whoever guesses it.
+		version, ok := "", true
+		if sid != "" {
+			version, ok = sessions.touch(sid, id.Key)
+		}
+		if !ok {
+			// Another identity's: the same answer as for an unknown id, so a
+			// session id reveals nothing to whoever guesses it.
 			http.Error(w, "session not found", http.StatusNotFound)
 			return
 		}
@@ -183,7 +193,16 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 		r.Header.Del("X-Agent-Token")
 		r.Header.Del("Cookie")
 		r.Header.Set("Authorization", "Bearer gateway-authenticated")
+		if version != "" && r.Header.Get("Mcp-Protocol-Version") == "" {
+			// Since 2025-06-18 a request without the header is in the
+			// negotiated version; the SDK would assume 2025-03-26 (and so,
+			// for one, accept a batch).
+			r.Header.Set("Mcp-Protocol-Version", version)
+		}
 		rec := &statusRecorder{ResponseWriter: w}
+		if sid == "" && r.Method == http.MethodPost {
+			rec.keep = 64 << 10 // the initialize answer: did it succeed, in which version
+		}
 		inject.ServeHTTP(rec, r)
 		sessions.observe(r.Method, sid, rec, id, endpoint)
 	})
@@ -193,30 +212,102 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 // sees it.
 const maxJSONDepth = 64
 
-// checkDepth reads the (size-capped) body, refuses one nested deeper than
-// maxJSONDepth with a JSON-RPC parse error, and puts the body back.
-func checkDepth(w http.ResponseWriter, r *http.Request, maxBody int64) bool {
+// DefaultBodyReadTimeout bounds reading one request body.
+const DefaultBodyReadTimeout = 30 * time.Second
+
+// checkBody reads the body — size-capped, and within timeout, so a client
+// sending one byte a second cannot hold a handler — and refuses what the
+// SDK's decoder would accept but JSON-RPC does not: invalid UTF-8, nesting
+// deeper than maxJSONDepth, and a top-level key given twice (the decoder
+// keeps the last "method", so a proxy reading the first would be fooled).
+// It then puts the body back.
+func checkBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout time.Duration) bool {
 	if maxBody <= 0 {
 		maxBody = 4 << 20
 	}
+	if timeout <= 0 {
+		timeout = DefaultBodyReadTimeout
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(timeout)) // not every ResponseWriter supports it (httptest)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	_ = rc.SetReadDeadline(time.Time{})
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			http.Error(w, fmt.Sprintf("request body exceeds %d bytes", mbe.Limit), http.StatusRequestEntityTooLarge)
-		} else {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		default:
 			http.Error(w, "reading request body failed", http.StatusBadRequest)
 		}
 		return false
 	}
-	if depth(body) > maxJSONDepth {
+	var problem string
+	switch {
+	case !utf8.Valid(body):
+		problem = "request is not valid UTF-8"
+	case depth(body) > maxJSONDepth:
+		problem = fmt.Sprintf("JSON nested deeper than %d levels", maxJSONDepth)
+	case duplicateTopLevelKey(body):
+		problem = "a member of the request object is given twice"
+	}
+	if problem != "" {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"JSON nested deeper than %d levels"}}`, maxJSONDepth)
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":%q}}`, problem)
 		return false
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
+}
+
+// duplicateTopLevelKey reports whether a JSON object (or an object in a top
+// level array) names a member twice. It reads only as far as it must; the
+// decoder validates the rest.
+func duplicateTopLevelKey(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	switch tok {
+	case json.Delim('{'):
+		return objectHasDuplicate(dec)
+	case json.Delim('['):
+		for dec.More() {
+			if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+				return false
+			}
+			if objectHasDuplicate(dec) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// objectHasDuplicate reads the members of an object whose '{' was read.
+func objectHasDuplicate(dec *json.Decoder) bool {
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		key, ok := t.(string)
+		if err != nil || !ok {
+			return false
+		}
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return false
+		}
+	}
+	_, _ = dec.Token() // the closing brace
+	return false
 }
 
 // depth returns the deepest nesting of arrays and objects in b, ignoring

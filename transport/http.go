@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults for HTTPOptions fields left zero.
@@ -65,6 +66,9 @@ type HTTPOptions struct {
 	Metrics http.Handler
 	// OnSessions is told when an HTTP session starts (+1) or ends (-1).
 	OnSessions func(endpoint string, delta int)
+	// TracerProvider, if set, traces each request to /mcp and
+	// /mcp/{upstream} (trace.go, issue 7); nil means no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // ServeHTTP serves the HTTP surface until ctx is done, then shuts down
@@ -158,6 +162,9 @@ wait:
 // listener is on a loopback address, which turns on the Host check that
 // defeats DNS rebinding.
 func NewHandler(o HTTPOptions, loopback bool) http.Handler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = DefaultSessionTimeout
 	}
@@ -241,7 +248,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 	for _, origin := range o.AllowedOrigins {
 		guard.allowed[origin] = true
 	}
-	return accessLog(o.Logger, guard.wrap(mux))
+	return traceMCP(o.TracerProvider, accessLog(o.Logger, guard.wrap(mux))) // Tracing (issue 7): outermost, so the access log has the trace id
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -256,6 +263,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type statusRecorder struct {
 	http.ResponseWriter
 	code int
+	// keep, if positive, is how many bytes of the body to keep in kept.
+	keep int
+	kept []byte
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if n := min(s.keep-len(s.kept), len(b)); n > 0 {
+		s.kept = append(s.kept, b[:n]...)
+	}
+	return s.ResponseWriter.Write(b)
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
@@ -273,8 +290,9 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// accessLog logs one line per request at debug (health probes would drown
-// info). It never logs headers: they may carry credentials.
+// accessLog logs one line per request: at info, except the probes and
+// metrics scrapes (GET /health, /readyz, /metrics) at debug, which would
+// drown the rest. It never logs headers: they may carry credentials.
 func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -284,7 +302,12 @@ func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		logger.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", code,
-			"duration", time.Since(start), "remote", r.RemoteAddr, "session", r.Header.Get("Mcp-Session-Id"))
+		level := slog.LevelInfo
+		if r.Method == http.MethodGet && (r.URL.Path == "/health" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics") {
+			level = slog.LevelDebug
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", code,
+			"duration", time.Since(start), "remote", r.RemoteAddr, "session", r.Header.Get("Mcp-Session-Id")}
+		logger.Log(r.Context(), level, "http request", append(attrs, traceLogAttrs(r)...)...)
 	})
 }

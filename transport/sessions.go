@@ -1,6 +1,8 @@
 package transport
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ type SessionInfo struct {
 	Agent    string    `json:"agent,omitempty"`
 	Created  time.Time `json:"created"`
 	LastSeen time.Time `json:"last_seen"`
+	Protocol string    `json:"protocol_version,omitempty"`
 
 	key string // the identity's key: the session is bound to it
 }
@@ -40,20 +43,21 @@ func newSessionRegistry(idle time.Duration, onChange func(string, int)) *session
 }
 
 // touch reports whether sid may be used by the identity with key: true if
-// the registry does not know it (the SDK will answer 404 itself, or it is
-// new) or it belongs to that identity; false if another identity made it.
-func (s *sessionRegistry) touch(sid, key string) bool {
+// the registry does not know it (the SDK will answer 404 itself) or it
+// belongs to that identity; false if another identity made it. It also
+// returns the protocol version the session negotiated, if known.
+func (s *sessionRegistry) touch(sid, key string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	info, ok := s.sessions[sid]
 	if !ok {
-		return true
+		return "", true
 	}
 	if info.key != key {
-		return false
+		return "", false
 	}
 	info.LastSeen = time.Now()
-	return true
+	return info.Protocol, true
 }
 
 // observe updates the registry from the SDK's answer to a request.
@@ -64,13 +68,17 @@ func (s *sessionRegistry) observe(method, sid string, rec *statusRecorder, id *I
 	}
 	switch {
 	case sid == "" && method == http.MethodPost && code < 300:
-		if newID := rec.Header().Get("Mcp-Session-Id"); newID != "" {
-			now := time.Now()
-			s.mu.Lock()
-			s.sessions[newID] = &SessionInfo{ID: newID, Endpoint: endpoint, Identity: id.Name, Agent: id.Agent, Created: now, LastSeen: now, key: id.Key}
-			s.mu.Unlock()
-			s.onChange(endpoint, 1)
+		newID := rec.Header().Get("Mcp-Session-Id")
+		version, ok := initializeResult(rec.kept)
+		if newID == "" || !ok {
+			return // no session, or an initialize that failed (the SDK drops that session)
 		}
+		now := time.Now()
+		s.mu.Lock()
+		s.sessions[newID] = &SessionInfo{ID: newID, Endpoint: endpoint, Identity: id.Name, Agent: id.Agent,
+			Created: now, LastSeen: now, Protocol: version, key: id.Key}
+		s.mu.Unlock()
+		s.onChange(endpoint, 1)
 	case sid != "" && (code == http.StatusNotFound || (method == http.MethodDelete && code < 300)):
 		s.remove(sid)
 	}
@@ -120,4 +128,25 @@ func (s *sessionRegistry) list(id *Identity) []SessionInfo {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out
+}
+
+// initializeResult reads the answer to an initialize (a JSON body or the
+// first SSE data line): whether it is a result, and the protocol version it
+// negotiated.
+func initializeResult(body []byte) (string, bool) {
+	if i := bytes.Index(body, []byte("data:")); i >= 0 && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		body = body[i+len("data:"):]
+		if j := bytes.IndexByte(body, '\n'); j >= 0 {
+			body = body[:j]
+		}
+	}
+	var msg struct {
+		Result *struct {
+			ProtocolVersion string `json:"protocolVersion"`
+		} `json:"result"`
+	}
+	if json.Unmarshal(bytes.TrimSpace(body), &msg) != nil || msg.Result == nil {
+		return "", false
+	}
+	return msg.Result.ProtocolVersion, true
 }

@@ -32,6 +32,7 @@ import (
 
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	yaml "go.yaml.in/yaml/v3"
@@ -67,9 +68,11 @@ type deployMetric struct {
 	labels    []string
 }
 
-// deployExposedMetrics are the metrics the gateway exposes at GET /metrics.
-// TODO(metrics): replace this list with a scrape of the real /metrics.
-var deployExposedMetrics = []deployMetric{
+// deployDocumentedMetrics are the metrics the gateway exposes at GET
+// /metrics, as documentation: the checks use a scrape of the real /metrics
+// (deployExposedMetrics), and TestDeployMetricsDocumented keeps this list
+// equal to it.
+var deployDocumentedMetrics = []deployMetric{
 	{name: "mcp_gateway_requests_total", labels: []string{"method", "upstream", "outcome"}},
 	{name: "mcp_gateway_request_duration_seconds", histogram: true, labels: []string{"method", "upstream"}},
 	{name: "mcp_gateway_tool_call_duration_seconds", histogram: true, labels: []string{"upstream", "tool"}},
@@ -79,6 +82,53 @@ var deployExposedMetrics = []deployMetric{
 	{name: "mcp_gateway_rate_limited_total", labels: []string{"identity"}},
 	{name: "mcp_gateway_sessions_active", labels: []string{"endpoint"}},
 	{name: "mcp_gateway_catalog_items", labels: []string{"kind"}},
+	{name: "mcp_gateway_audit_write_errors_total"},
+}
+
+// deployExposedMetrics scrapes the metrics a real gateway exposes at GET
+// /metrics after traffic that gives every family a series (obTraffic: calls
+// that succeed and fail, a rate-limited identity): each mcp_gateway_ family
+// with its type and the label names of its series. Under -short (no test
+// binaries) it falls back to the documented list.
+func deployExposedMetrics(t *testing.T) []deployMetric {
+	t.Helper()
+	if bins.gateway == "" {
+		t.Log("NOTE: -short: checking against the documented metrics, not a scrape")
+		return deployDocumentedMetrics
+	}
+	g := startObserveGateway(t, obOptions{})
+	obTraffic(t, g, "deploy")
+	var out []deployMetric
+	for name, f := range scrapeMetrics(t, g.url, nil) {
+		if !strings.HasPrefix(name, "mcp_gateway_") {
+			continue
+		}
+		m := deployMetric{name: name, histogram: f.GetType() == dto.MetricType_HISTOGRAM}
+		for _, series := range f.GetMetric() {
+			for _, l := range series.GetLabel() {
+				if !slices.Contains(m.labels, l.GetName()) {
+					m.labels = append(m.labels, l.GetName())
+				}
+			}
+		}
+		slices.Sort(m.labels)
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b deployMetric) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// TestDeployMetricsDocumented keeps the documented list equal to what the
+// gateway really exposes.
+func TestDeployMetricsDocumented(t *testing.T) {
+	needBins(t)
+	var documented []deployMetric
+	for _, m := range deployDocumentedMetrics {
+		m.labels = slices.Sorted(slices.Values(m.labels))
+		documented = append(documented, m)
+	}
+	slices.SortFunc(documented, func(a, b deployMetric) int { return strings.Compare(a.name, b.name) })
+	assert.Equal(t, documented, deployExposedMetrics(t))
 }
 
 // deployStandardMetrics are those of client_golang's Go and process collectors that
@@ -734,13 +784,13 @@ func TestDeployImageCommandServes(t *testing.T) {
 	}
 
 	// Prometheus' scrape target.
-	if resp, err := client.Get(base + "/metrics"); err == nil {
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			assert.Contains(t, string(body), "go_goroutines")
-		} else {
-			t.Logf("NOTE: GET /metrics: status %d (not served yet)", resp.StatusCode)
+	fams := scrapeMetrics(t, base, nil)
+	assert.Contains(t, fams, "go_goroutines")
+	for _, u := range cfg.Enabled() {
+		v, ok := metricValue(fams, "mcp_gateway_upstream_up", map[string]string{"upstream": u.Name})
+		assert.True(t, ok, "no mcp_gateway_upstream_up for %s", u.Name)
+		if u.Required { // /readyz said so
+			assert.Equal(t, 1.0, v, "required upstream %s is up", u.Name)
 		}
 	}
 
@@ -967,10 +1017,12 @@ func TestDeployGrafana(t *testing.T) {
 	home := grafana.Environment["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
 	assert.Equal(t, path.Join(prov.Providers[0].Options.Path, "mcp-gateway.json"), home)
 
-	checkDashboard(t, filepath.Join(deployDir, dashDir, "mcp-gateway.json"))
+	checkDashboard(t, filepath.Join(deployDir, dashDir, "mcp-gateway.json"), deployExposedMetrics(t))
 }
 
-func checkDashboard(t *testing.T, p string) {
+// checkDashboard checks the dashboard's queries against the metrics the
+// gateway exposes.
+func checkDashboard(t *testing.T, p string, exposed []deployMetric) {
 	var d grafanaDashboard
 	decodeJSONFile(t, p, &d)
 	assert.Equal(t, "mcp-gateway", d.UID)
@@ -990,7 +1042,7 @@ func checkDashboard(t *testing.T, p string) {
 				q = m["query"]
 			}
 			s, _ := q.(string)
-			assert.NoError(t, checkLabelValues(s), "variable %s", v.Name)
+			assert.NoError(t, checkLabelValues(exposed, s), "variable %s", v.Name)
 		}
 	}
 	require.True(t, vars["datasource"], "a datasource variable, so the dashboard imports into any Grafana")
@@ -1016,14 +1068,14 @@ func checkDashboard(t *testing.T, p string) {
 			for _, tg := range pn.Targets {
 				assert.False(t, refs[tg.RefID], "panel %q: refId %s twice", pn.Title, tg.RefID)
 				refs[tg.RefID] = true
-				q, err := parsePromQL(tg.Expr)
+				q, err := parsePromQL(exposed, tg.Expr)
 				if !assert.NoError(t, err, "panel %q: %s", pn.Title, tg.Expr) {
 					continue
 				}
 				assert.NoError(t, q.check(), "panel %q: %s", pn.Title, tg.Expr)
 				assert.NoError(t, q.checkLegend(tg.LegendFormat), "panel %q", pn.Title)
 				for _, m := range q.metrics {
-					if info, _, ok := lookupMetric(m); ok {
+					if info, _, ok := q.lookupMetric(m); ok {
 						used[info.name] = true
 					}
 				}
@@ -1036,7 +1088,7 @@ func checkDashboard(t *testing.T, p string) {
 		}
 	}
 	walk(d.Panels)
-	for _, m := range deployExposedMetrics {
+	for _, m := range exposed {
 		assert.True(t, used[m.name], "no panel shows %s", m.name)
 	}
 	for _, m := range []string{"process_resident_memory_bytes", "go_goroutines"} {
@@ -1045,7 +1097,7 @@ func checkDashboard(t *testing.T, p string) {
 }
 
 // checkLabelValues checks a Grafana label_values(selector, label) query.
-func checkLabelValues(s string) error {
+func checkLabelValues(exposed []deployMetric, s string) error {
 	inner, ok := strings.CutPrefix(strings.TrimSpace(s), "label_values(")
 	if !ok || !strings.HasSuffix(inner, ")") {
 		return fmt.Errorf("%q: want label_values(selector, label)", s)
@@ -1056,7 +1108,7 @@ func checkLabelValues(s string) error {
 		return fmt.Errorf("%q: want label_values(selector, label)", s)
 	}
 	sel, label := inner[:i], strings.TrimSpace(inner[i+1:])
-	q, err := parsePromQL(sel)
+	q, err := parsePromQL(exposed, sel)
 	if err != nil {
 		return err
 	}
@@ -1071,6 +1123,7 @@ func checkLabelValues(s string) error {
 type promMatcher struct{ label, op, value string }
 
 type promQuery struct {
+	known    []deployMetric // the gateway's metrics; the standard ones are added
 	expr     string
 	metrics  []string
 	labels   []string // in matchers, by/without/on/ignoring/group_left/group_right
@@ -1179,12 +1232,12 @@ func lexPromQL(s string) ([]promToken, error) {
 	return toks, nil
 }
 
-func parsePromQL(expr string) (*promQuery, error) {
+func parsePromQL(exposed []deployMetric, expr string) (*promQuery, error) {
 	toks, err := lexPromQL(expr)
 	if err != nil {
 		return nil, err
 	}
-	q := &promQuery{expr: expr}
+	q := &promQuery{known: exposed, expr: expr}
 	inBraces := false
 	for i := 0; i < len(toks); i++ {
 		tk := toks[i]
@@ -1236,8 +1289,8 @@ func parsePromQL(expr string) (*promQuery, error) {
 
 // lookupMetric finds the family of a series name: the family, whether the
 // name is its _bucket series, and whether it is known.
-func lookupMetric(name string) (deployMetric, bool, bool) {
-	for _, m := range slices.Concat(deployExposedMetrics, deployStandardMetrics) {
+func (q *promQuery) lookupMetric(name string) (deployMetric, bool, bool) {
+	for _, m := range slices.Concat(q.known, deployStandardMetrics) {
 		if m.name == name {
 			return m, false, true
 		}
@@ -1256,7 +1309,7 @@ func lookupMetric(name string) (deployMetric, bool, bool) {
 func (q *promQuery) allowedLabels() []string {
 	allowed := slices.Clone(deployTargetLabels)
 	for _, m := range q.metrics {
-		info, bucket, _ := lookupMetric(m)
+		info, bucket, _ := q.lookupMetric(m)
 		allowed = append(allowed, info.labels...)
 		if bucket {
 			allowed = append(allowed, "le")
@@ -1271,7 +1324,7 @@ func (q *promQuery) allowedLabels() []string {
 func (q *promQuery) check() error {
 	var errs []error
 	for _, m := range q.metrics {
-		if _, _, ok := lookupMetric(m); !ok {
+		if _, _, ok := q.lookupMetric(m); !ok {
 			errs = append(errs, fmt.Errorf("%s is not a metric the gateway exposes", m))
 		}
 	}
@@ -1333,7 +1386,7 @@ func TestDeployPromQLChecker(t *testing.T) {
 		{`mcp_gateway_catalog_items{kind=~"tools|templates"}`, `kind "templates"`},
 		{`rates(mcp_gateway_requests_total[5m])`, "unknown function"},
 	} {
-		q, err := parsePromQL(tc.expr)
+		q, err := parsePromQL(deployDocumentedMetrics, tc.expr)
 		if err == nil {
 			err = q.check()
 		}
@@ -1343,12 +1396,12 @@ func TestDeployPromQLChecker(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.bad, tc.expr)
 		}
 	}
-	q, err := parsePromQL(`sum by (upstream) (mcp_gateway_upstream_up)`)
+	q, err := parsePromQL(deployDocumentedMetrics, `sum by (upstream) (mcp_gateway_upstream_up)`)
 	require.NoError(t, err)
 	assert.NoError(t, q.checkLegend("{{upstream}} {{instance}}"))
 	assert.Error(t, q.checkLegend("{{tool}}"))
-	assert.NoError(t, checkLabelValues(`label_values(mcp_gateway_upstream_up{job=~"$job"}, upstream)`))
-	assert.Error(t, checkLabelValues(`label_values(mcp_gateway_upstream_up, tool)`))
+	assert.NoError(t, checkLabelValues(deployDocumentedMetrics, `label_values(mcp_gateway_upstream_up{job=~"$job"}, upstream)`))
+	assert.Error(t, checkLabelValues(deployDocumentedMetrics, `label_values(mcp_gateway_upstream_up, tool)`))
 }
 
 // ---------------------------------------------------------------------------

@@ -35,6 +35,7 @@ type observer struct {
 	catalog       *prometheus.GaugeVec
 	audit         *slog.Logger // nil when the audit log is off
 	auditArgs     bool
+	auditErrors   prometheus.Counter
 	auditCloser   io.Closer
 	breakerValues map[string]float64
 }
@@ -62,7 +63,9 @@ func newObserver(cfg *config.Config, logger *slog.Logger, upstreams []string) (*
 		Help: "Open downstream sessions by endpoint."}, []string{"endpoint"})
 	o.catalog = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcp_gateway_catalog_items",
 		Help: "Items in the merged catalog by kind."}, []string{"kind"})
-	o.reg.MustRegister(o.requests, o.requestTime, o.toolTime, o.upstreamUp, o.restarts, o.breaker, o.rateLimited, o.sessions, o.catalog)
+	o.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "mcp_gateway_audit_write_errors_total",
+		Help: "Audit log lines that could not be written."})
+	o.reg.MustRegister(o.auditErrors, o.requests, o.requestTime, o.toolTime, o.upstreamUp, o.restarts, o.breaker, o.rateLimited, o.sessions, o.catalog)
 	for _, u := range upstreams {
 		o.upstreamUp.WithLabelValues(u)
 		o.restarts.WithLabelValues(u)
@@ -113,14 +116,20 @@ func (o *observer) ToolCall(c aggregator.ToolCall) {
 		return
 	}
 	attrs := []any{
-		"time", c.Time.UTC(), "identity", c.Identity, "session", c.Session, "tool", c.Tool,
+		"identity", c.Identity, "session", c.Session, "tool", c.Tool,
 		"upstream", c.Upstream, "upstream_tool", c.UpstreamTool, "duration_ms", float64(c.Duration.Microseconds()) / 1000,
 		"outcome", c.Outcome, "args_bytes", c.ArgsBytes, "args_sha256", c.ArgsSHA256,
 	}
 	if o.auditArgs && json.Valid(c.Arguments) {
 		attrs = append(attrs, "arguments", json.RawMessage(c.Arguments))
 	}
-	o.audit.Log(context.Background(), slog.LevelInfo, "tool call", attrs...)
+	// The record is dated when the call started; an attribute "time" would
+	// give JSON lines two time keys.
+	r := slog.NewRecord(c.Time, slog.LevelInfo, "tool call", 0)
+	r.Add(attrs...)
+	if err := o.audit.Handler().Handle(context.Background(), r); err != nil {
+		o.auditErrors.Add(1) // a full disk must not fail the call; the count is exported
+	}
 }
 
 func (o *observer) RateLimited(identity string) { o.rateLimited.WithLabelValues(identity).Inc() }

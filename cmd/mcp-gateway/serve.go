@@ -88,7 +88,16 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		return err
 	}
 	defer obs.Close()
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, authn, limiter, obs))
+	// Tracing (issue 7): off unless OTEL_* asks for it; spans still buffered
+	// are flushed on the way out, within the shutdown grace.
+	traces, err := newTracing(ctx, stderr, logger)
+	if err != nil {
+		return err
+	}
+	defer traces.shutdown(ctx, cfg.Gateway.ShutdownGrace.D())
+	aggOpts := aggregatorOptions(cfg, logger, authn, limiter, obs)
+	aggOpts.TracerProvider = traces.provider()
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
 	}
@@ -125,6 +134,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
 			ho.OnSessions = obs.Sessions
+			ho.TracerProvider = traces.provider() // Tracing (issue 7)
 			return transport.ServeHTTP(ctx, ho)
 		})
 	}
