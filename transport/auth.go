@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -264,49 +265,61 @@ func checkBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout ti
 }
 
 // duplicateTopLevelKey reports whether a JSON object (or an object in a top
-// level array) names a member twice. It reads only as far as it must; the
-// decoder validates the rest.
+// level array: a batch) names a member twice. One pass over the bytes, no
+// decoding: it runs on every request. It does not validate; the decoder does.
 func duplicateTopLevelKey(b []byte) bool {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	tok, err := dec.Token()
-	if err != nil {
-		return false
+	var stack []byte // open containers: '{' or '['
+	var keys map[string]bool
+	target := func() bool { // an object whose members we check
+		return len(stack) == 1 && stack[0] == '{' || len(stack) == 2 && stack[0] == '[' && stack[1] == '{'
 	}
-	switch tok {
-	case json.Delim('{'):
-		return objectHasDuplicate(dec)
-	case json.Delim('['):
-		for dec.More() {
-			if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-				return false
+	expectKey := false
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '{':
+			stack = append(stack, '{')
+			expectKey = true
+			if target() {
+				keys = map[string]bool{}
 			}
-			if objectHasDuplicate(dec) {
-				return true
+		case '[':
+			stack = append(stack, '[')
+			expectKey = false
+		case '}', ']':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
 			}
+			expectKey = false
+		case ',':
+			expectKey = len(stack) > 0 && stack[len(stack)-1] == '{'
+		case '"':
+			j := i + 1
+			for j < len(b) && b[j] != '"' {
+				if b[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(b) {
+				return false // unterminated: the decoder will say so
+			}
+			if expectKey && target() {
+				key := string(b[i+1 : j])
+				if strings.IndexByte(key, '\\') >= 0 {
+					// "met\u0068od" is "method" to the decoder.
+					if json.Unmarshal(b[i:j+1], &key) != nil {
+						return false
+					}
+				}
+				if keys[key] {
+					return true
+				}
+				keys[key] = true
+			}
+			expectKey = false
+			i = j
 		}
 	}
-	return false
-}
-
-// objectHasDuplicate reads the members of an object whose '{' was read.
-func objectHasDuplicate(dec *json.Decoder) bool {
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
-		key, ok := t.(string)
-		if err != nil || !ok {
-			return false
-		}
-		if seen[key] {
-			return true
-		}
-		seen[key] = true
-		var skip json.RawMessage
-		if dec.Decode(&skip) != nil {
-			return false
-		}
-	}
-	_, _ = dec.Token() // the closing brace
 	return false
 }
 
