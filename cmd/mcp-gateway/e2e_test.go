@@ -359,3 +359,21 @@ func mustMarshal(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestRelativeCommandPaths: a relative command path and cwd in the config
+// are taken relative to the config file, wherever the gateway is started
+// (Claude Desktop starts it in a directory of its own).
+func TestRelativeCommandPaths(t *testing.T) {
+	needBins(t)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(dir+"/bin", 0o755))
+	require.NoError(t, os.Symlink(bins.echo, dir+"/bin/echo"))
+	require.NoError(t, os.MkdirAll(dir+"/work", 0o755))
+	cfg := dir + "/gateway.json"
+	require.NoError(t, os.WriteFile(cfg, []byte(`{"mcpServers": {"rel": {"command": "./bin/echo", "cwd": "work"}}}`), 0o600))
+	t.Chdir(t.TempDir())
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"call", "rel__whoami", "--config", cfg}, io.NopCloser(strings.NewReader("")), &stdout, &stderr)
+	require.Equal(t, 0, code, "stderr: %s", &stderr)
+	assert.Contains(t, stdout.String(), `\"cwd\":\"`+dir+`/work\"`)
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -110,6 +111,7 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 	if err != nil {
 		return nil, nil, err
 	}
+	resolvePaths(cfg, filepath.Dir(path))
 	level, format := g.logLevel, g.logFormat
 	if level == "" {
 		level = cliLevel
@@ -136,5 +138,21 @@ func aggregatorOptions(cfg *config.Config, logger *slog.Logger, a *auth.Authenti
 		Local:    principal(a.Local(), cfg.Gateway.Limits),
 		Limiter:  limiter,
 		Observer: obs,
+	}
+}
+
+// resolvePaths makes an upstream's relative command path ("./bin/server",
+// "../tools/x") and relative cwd relative to the config file's directory, so
+// a config works whatever directory the gateway is started from (Claude
+// Desktop starts it in its own). A bare command name ("npx") is looked up
+// in PATH as usual.
+func resolvePaths(cfg *config.Config, dir string) {
+	for _, u := range cfg.MCPServers {
+		if strings.ContainsRune(u.Command, filepath.Separator) && !filepath.IsAbs(u.Command) {
+			u.Command = filepath.Join(dir, u.Command)
+		}
+		if u.Cwd != "" && !filepath.IsAbs(u.Cwd) {
+			u.Cwd = filepath.Join(dir, u.Cwd)
+		}
 	}
 }
