@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sony/gobreaker/v2"
+	"golang.org/x/time/rate"
 )
 
 // progressTokenKey is the _meta key of a request's progress token.
@@ -27,9 +28,18 @@ type progressRoute struct {
 	ss    *mcp.ServerSession
 	token any // the downstream caller's token
 
+	lim *rate.Limiter // progress relayed per second: a flood is thinned, not queued
+
 	mu   sync.Mutex
 	done bool // set when the request has answered; later progress is dropped
 }
+
+// Progress relayed per token: enough for any progress bar; the rest of a
+// flood is dropped (each notification supersedes the one before it).
+const (
+	progressPerSecond = 20
+	progressBurst     = 20
+)
 
 // forwardMeta returns the downstream _meta to send upstream: everything the
 // caller sent except its progress token, which is replaced by a fresh one
@@ -51,7 +61,7 @@ func (u *upstream) forwardMeta(ctx context.Context, ss *mcp.ServerSession, meta 
 		return out, func() {}
 	}
 	id := "gw-" + strconv.FormatUint(u.progressSeq.Add(1), 36)
-	route := &progressRoute{ctx: ctx, ss: ss, token: token}
+	route := &progressRoute{ctx: ctx, ss: ss, token: token, lim: rate.NewLimiter(progressPerSecond, progressBurst)}
 	u.progress.Store(id, route)
 	out[progressTokenKey] = id
 	return out, func() { u.endProgress(id) }
@@ -75,7 +85,7 @@ func (u *upstream) relayProgress(params json.RawMessage) {
 	route := v.(*progressRoute)
 	route.mu.Lock()
 	defer route.mu.Unlock()
-	if route.done {
+	if route.done || !route.lim.Allow() {
 		return
 	}
 	p.ProgressToken = route.token

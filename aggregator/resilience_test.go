@@ -311,3 +311,51 @@ func echoHandler(name string) mcp.ToolHandler {
 	_, h := echoTool(name)
 	return h
 }
+
+// TestNotificationFloods: a list_changed storm re-lists the upstream at most
+// once a second, and a progress flood reaches the client thinned to the
+// per-token rate.
+func TestNotificationFloods(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := newServer("up")
+		var lists atomic.Int64
+		srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+				if method == "tools/list" {
+					lists.Add(1)
+				}
+				return next(ctx, method, req)
+			}
+		})
+		srv.AddTool(&mcp.Tool{Name: "flood", InputSchema: map[string]any{"type": "object"}}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			for i := range 1000 {
+				req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: float64(i)})
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+		})
+		agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+		var progress atomic.Int64
+		cs := connect(t, agg.Server(), &mcp.ClientOptions{ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
+			progress.Add(1)
+		}})
+
+		before := lists.Load()
+		for i := range 300 { // a tool added every 10ms for 3s, each sending list_changed
+			srv.AddTool(echoTool(fmt.Sprintf("t%03d", i)))
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(2 * time.Second)
+		relists := lists.Load() - before
+		assert.LessOrEqual(t, relists, int64(5), "3s of list_changed re-list about once a second")
+		assert.Positive(t, relists)
+		assert.Len(t, toolNames(t, cs), 301, "the last list is complete")
+
+		params := &mcp.CallToolParams{Name: "up__flood", Arguments: map[string]any{}}
+		params.SetProgressToken("p")
+		_, err := cs.CallTool(context.Background(), params)
+		require.NoError(t, err)
+		synctest.Wait()
+		assert.LessOrEqual(t, progress.Load(), int64(progressBurst+1), "1000 progress notifications at once are thinned to the burst")
+		assert.Positive(t, progress.Load())
+	})
+}

@@ -24,6 +24,7 @@ const (
 	DefaultCallTimeout  = 60 * time.Second
 	DefaultInitTimeout  = 30 * time.Second
 	listChangedDebounce = 100 * time.Millisecond
+	minRelistInterval   = time.Second // a list_changed storm re-lists at most this often
 	maxListPages        = 100
 	backoffInitial      = 250 * time.Millisecond
 	backoffMax          = 30 * time.Second
@@ -341,6 +342,7 @@ func (u *upstream) serve(ctx context.Context, c *conn) error {
 	ended := make(chan error, 1)
 	go func() { ended <- cs.Wait() }()
 	var debounce <-chan time.Time
+	var lastRelist time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -354,10 +356,11 @@ func (u *upstream) serve(ctx context.Context, c *conn) error {
 			return fmt.Errorf("connection lost: %w", err)
 		case <-u.refresh:
 			if debounce == nil {
-				debounce = time.After(listChangedDebounce)
+				debounce = time.After(max(listChangedDebounce, time.Until(lastRelist.Add(minRelistInterval))))
 			}
 		case <-debounce:
 			debounce = nil
+			lastRelist = time.Now()
 			lctx, cancel := context.WithTimeout(ctx, u.spec.CallTimeout)
 			l, err := u.listAll(lctx, cs)
 			cancel()
