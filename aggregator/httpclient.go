@@ -2,7 +2,9 @@ package aggregator
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
@@ -36,7 +38,7 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 	base.MaxIdleConns = 256
 	base.MaxIdleConnsPerHost = 256
 	client := &http.Client{
-		Transport: &headerRoundTripper{headers: o.Headers, base: base},
+		Transport: &headerRoundTripper{headers: o.Headers, base: base, maxBody: int64(max)},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
@@ -52,6 +54,7 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 type headerRoundTripper struct {
 	headers map[string]string
 	base    http.RoundTripper
+	maxBody int64 // cap on a response body that is not an event stream
 }
 
 func (h *headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -65,7 +68,36 @@ func (h *headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) 
 			injectTraceHeader(r) // Tracing (issue 7): after the fixed headers, so the call's context wins
 		}
 	}
-	return h.base.RoundTrip(r)
+	resp, err := h.base.RoundTrip(r)
+	if err == nil && resp.Body != nil && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// The SDK reads a JSON response whole; an event stream is capped per
+		// event by MaxEventSize instead.
+		resp.Body = &cappedBody{ReadCloser: resp.Body, left: h.maxBody}
+	}
+	return resp, err
+}
+
+// cappedBody fails a response body that goes past the message cap, rather
+// than letting an upstream make the gateway buffer without end. (Go's
+// transport decompresses gzip before this, so the cap is on what is kept.)
+type cappedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cappedBody) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, ErrMessageTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left+1] // one byte past the cap tells "exactly at" from "over"
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n, ErrMessageTooLarge
+	}
+	return n, err
 }
 
 // StaticTransport adapts a fixed transport to UpstreamSpec.NewTransport.

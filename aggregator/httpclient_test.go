@@ -1,0 +1,50 @@
+package aggregator
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHTTPUpstreamResponseCap: an HTTP upstream answering with plain JSON
+// (not an event stream) cannot make the gateway read more than the message
+// cap: the call fails and the connection is re-made (as a stdio child over
+// the cap is restarted); the upstream's other calls work again after that.
+func TestHTTPUpstreamResponseCap(t *testing.T) {
+	srv := newServer("big")
+	srv.AddTool(&mcp.Tool{Name: "big", InputSchema: map[string]any{"type": "object"}}, func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("x", 64<<10)}}}, nil
+	})
+	srv.AddTool(echoTool("small"))
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{JSONResponse: true}))
+	t.Cleanup(func() { // after the aggregator's cleanup: it runs later-registered first
+		ts.Close()
+		for ss := range srv.Sessions() { // the abandoned connection's session was never deleted
+			ss.Close()
+		}
+	})
+	spec := UpstreamSpec{Name: "big", Prefix: "big", Kind: "http",
+		NewTransport: StaticTransport(NewHTTPTransport(ts.URL, HTTPTransportOptions{MaxMessageBytes: 16 << 10}))}
+	agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+	cs := connect(t, agg.Server(), nil)
+	_, e := callErr(cs, "big__big")
+	require.NotNil(t, e, "a 64 KiB answer over a 16 KiB cap")
+	assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, e := callErr(cs, "big__small")
+		if e == nil {
+			assert.Equal(t, "small:{}", textOf(t, res))
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "not serving again within 5s: %v", e)
+		time.Sleep(50 * time.Millisecond)
+	}
+}
