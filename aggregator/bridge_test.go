@@ -339,3 +339,40 @@ func TestResourceSubscription(t *testing.T) {
 	err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "nowhere://x"})
 	assert.Error(t, err)
 }
+
+// TestRootsListChangedForwarded: a client that changes its roots makes the
+// upstream ask again, and the new roots are the client's.
+func TestRootsListChangedForwarded(t *testing.T) {
+	changed := make(chan []string, 4)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "up"}, &mcp.ServerOptions{
+		RootsListChangedHandler: func(ctx context.Context, req *mcp.RootsListChangedRequest) {
+			res, err := req.Session.ListRoots(ctx, nil)
+			if err != nil {
+				changed <- []string{"error: " + err.Error()}
+				return
+			}
+			var uris []string
+			for _, r := range res.Roots {
+				uris = append(uris, r.URI)
+			}
+			changed <- uris
+		},
+	})
+	srv.AddTool(echoTool("e"))
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+	client := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil)
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := agg.Server().Connect(context.Background(), st, nil)
+	require.NoError(t, err)
+	cs, err := client.Connect(context.Background(), ct, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { cs.Close(); ss.Wait() })
+
+	client.AddRoots(&mcp.Root{URI: "file:///project", Name: "project"})
+	select {
+	case uris := <-changed:
+		assert.Equal(t, []string{"file:///project"}, uris, "the upstream sees the client's roots, not the gateway's sentinel")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream was not told the roots changed")
+	}
+}

@@ -197,6 +197,30 @@ func (u *upstream) clientOptions(c *conn, owner *mcp.ServerSession) *mcp.ClientO
 	return o
 }
 
+// rootsChanged sends notifications/roots/list_changed on the connection a
+// downstream session uses: its own with isolation "session" (if it has one
+// yet), else the shared one. Adding the sentinel root is how the SDK client
+// sends the notification; roots/list itself is answered by the downstream
+// client, so the sentinel is never seen.
+func (u *upstream) rootsChanged(ss *mcp.ServerSession) {
+	u.mu.Lock()
+	c := u.shared
+	if u.spec.Isolation == IsolationSession {
+		c = nil
+		if e, ok := u.sessionConns[ss]; ok {
+			select {
+			case <-e.ready:
+				c = e.c
+			default:
+			}
+		}
+	}
+	u.mu.Unlock()
+	if c != nil {
+		c.client.AddRoots(&mcp.Root{URI: sentinelRoot, Name: "mcp-gateway"})
+	}
+}
+
 // rootsMiddleware answers an upstream's roots/list with the roots of the
 // downstream client it belongs to.
 func rootsMiddleware(c *conn) mcp.Middleware {

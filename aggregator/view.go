@@ -77,7 +77,14 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 			Logging:     &mcp.LoggingCapabilities{},
 			Completions: &mcp.CompletionCapabilities{},
 		},
-		CompletionHandler:  v.complete,
+		CompletionHandler: v.complete,
+		// A client's roots changed: tell the upstreams it uses, which then
+		// ask roots/list again (answered by the client that owns them).
+		RootsListChangedHandler: func(_ context.Context, req *mcp.RootsListChangedRequest) {
+			for _, u := range v.sources {
+				u.rootsChanged(req.Session)
+			}
+		},
 		SubscribeHandler:   v.subscribe,
 		UnsubscribeHandler: v.unsubscribe,
 	})

@@ -17,7 +17,6 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,14 +235,6 @@ func mustNew(t testing.TB, o Options) *Authenticator {
 	a, err := New(o)
 	require.NoError(t, err)
 	return a
-}
-
-// firstLine is for messages: never print a whole token in a failure.
-func short(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return strings.ReplaceAll(s, "\n", " ")
 }
 
 func newTestLogger(w io.Writer) *slog.Logger {
