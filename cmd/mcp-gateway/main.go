@@ -17,7 +17,7 @@ import (
 // however much garbage it makes. GOGC and GOMEMLIMIT override both.
 const (
 	defaultGCPercent   = 400
-	defaultMemoryLimit = 96 << 20
+	defaultMemoryLimit = 80 << 20
 )
 
 func main() {

@@ -14,9 +14,9 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -52,10 +52,12 @@ func tracingEnabled(getenv func(string) string) bool {
 }
 
 // newTracing sets up tracing as the environment says, or returns nil when it
-// is off. Exporters: "otlp" (the default) over OTLP/HTTP protobuf, or gRPC
-// with OTEL_EXPORTER_OTLP_PROTOCOL=grpc, configured by the usual
-// OTEL_EXPORTER_OTLP_* variables (autoexport); "console" writes spans to
-// stderr — never stdout, which carries the protocol in stdio mode. Sampling
+// is off. Exporters: "otlp" (the default) over OTLP/HTTP protobuf, configured
+// by the usual OTEL_EXPORTER_OTLP_* variables; "console" writes spans to
+// stderr — never stdout, which carries the protocol in stdio mode. OTLP over
+// gRPC is not built in: its packages (gRPC and every OTLP signal, through
+// contrib's autoexport) cost a gateway that does not trace ~5 MB of resident
+// memory; collectors, Jaeger included, take OTLP/HTTP on 4318. Sampling
 // (OTEL_TRACES_SAMPLER) and batching (OTEL_BSP_*) are the SDK's, from the
 // environment too.
 func newTracing(ctx context.Context, stderr io.Writer, logger *slog.Logger) (*tracing, error) {
@@ -68,8 +70,15 @@ func newTracing(ctx context.Context, stderr io.Writer, logger *slog.Logger) (*tr
 	switch name := strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")); name {
 	case "console":
 		exp, err = stdouttrace.New(stdouttrace.WithWriter(stderr))
+	case "", "otlp":
+		switch proto := otlpProtocol(getenv); proto {
+		case "http/protobuf":
+			exp, err = otlptracehttp.New(ctx) // reads OTEL_EXPORTER_OTLP_* itself
+		default:
+			err = fmt.Errorf("OTLP protocol %q is not supported: use http/protobuf (OTEL_EXPORTER_OTLP_PROTOCOL), port 4318 on collectors", proto)
+		}
 	default:
-		exp, err = autoexport.NewSpanExporter(ctx)
+		err = fmt.Errorf("unknown exporter %q: want otlp, console or none", name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("tracing (OTEL_TRACES_EXPORTER=%q): %w", getenv("OTEL_TRACES_EXPORTER"), err)
@@ -98,6 +107,11 @@ func exporterName(getenv func(string) string) string {
 	if name != "otlp" {
 		return name
 	}
+	return name + " (" + otlpProtocol(getenv) + ")"
+}
+
+// otlpProtocol is the OTLP protocol the environment asks for traces.
+func otlpProtocol(getenv func(string) string) string {
 	proto := getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	if proto == "" {
 		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -105,7 +119,7 @@ func exporterName(getenv func(string) string) string {
 	if proto == "" {
 		proto = "http/protobuf"
 	}
-	return name + " (" + proto + ")"
+	return proto
 }
 
 // provider is what the aggregator and transport trace with: nil when off.
