@@ -8,16 +8,11 @@ package main
 // arguments must all survive the hop.
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -97,33 +92,10 @@ type featuresCompleteReq struct {
 // gateway's log too), and leaves judging the stderr to the caller.
 func runFeaturesClient(t *testing.T, e *interopEnv, args []string, spec featuresSpec) (*featuresOutput, string) {
 	t.Helper()
-	specJSON, err := json.Marshal(spec)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	argv := append([]string{e.client}, args...)
-	argv = append(argv, "--scenario", "basic", "--spec", string(specJSON),
-		"--timeout-ms", "30000", "--request-timeout-ms", "15000", "--close-grace-ms", "2000")
-	cmd := exec.CommandContext(ctx, e.node, argv...)
-	cmd.Dir = e.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	var stdout bytes.Buffer
-	stderr := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = &stdout, stderr
-	start := time.Now()
-	err = cmd.Run()
-	t.Logf("client.mjs %s: %v in %s", args[0], err, time.Since(start).Round(time.Millisecond))
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("client.mjs stderr (in stdio mode with the gateway's log):\n%s", stderr)
-		}
-	})
-	require.NoError(t, err, "client.mjs %q failed (exit 1: connect, 3: deadline)\nstdout: %s", args, stdout.String())
+	stdout, stderr := runClientMJS(t, e, args, spec)
 	var out featuresOutput
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), "client.mjs stdout is not its JSON object: %q", stdout.String())
-	return &out, stderr.String()
+	require.NoError(t, json.Unmarshal(stdout, &out), "client.mjs stdout is not its JSON object: %q", stdout)
+	return &out, stderr
 }
 
 // Feature fixtures. The root is one no other test uses, so finding it in a

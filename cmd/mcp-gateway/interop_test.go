@@ -127,10 +127,10 @@ type interopSpecPrompt struct {
 	Arguments map[string]string `json:"arguments,omitempty"`
 }
 
-// runInteropClient runs client.mjs (scenario basic) with args (--stdio … or
-// --http URL) and spec, and returns its output. Its stderr (in stdio mode,
-// with the gateway's log) is logged if t fails.
-func runInteropClient(t *testing.T, e *interopEnv, args []string, spec interopSpec) *interopOutput {
+// runClientMJS runs client.mjs (scenario basic) with args (--stdio … or
+// --http URL) and spec, and returns its stdout (one JSON object) and stderr
+// (in stdio mode with the gateway's log, which is logged if t fails).
+func runClientMJS(t *testing.T, e *interopEnv, args []string, spec any) ([]byte, string) {
 	t.Helper()
 	specJSON, err := json.Marshal(spec)
 	require.NoError(t, err)
@@ -158,11 +158,18 @@ func runInteropClient(t *testing.T, e *interopEnv, args []string, spec interopSp
 		}
 	})
 	require.NoError(t, err, "client.mjs %q failed (exit 1: connect, 3: deadline)\nstdout: %s", args, stdout.String())
+	return stdout.Bytes(), stderr.String()
+}
+
+// runInteropClient runs client.mjs for an interopSpec and returns its output.
+func runInteropClient(t *testing.T, e *interopEnv, args []string, spec interopSpec) *interopOutput {
+	t.Helper()
+	stdout, stderr := runClientMJS(t, e, args, spec)
 	var out interopOutput
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &out), "client.mjs stdout is not its JSON object: %q", stdout.String())
+	require.NoError(t, json.Unmarshal(stdout, &out), "client.mjs stdout is not its JSON object: %q", stdout)
 	// A line on the gateway's stdout that is not JSON-RPC, a malformed
 	// message or a broken stream shows up here.
-	assert.NotContains(t, stderr.String(), "client.mjs: transport/protocol error")
+	assert.NotContains(t, stderr, "client.mjs: transport/protocol error")
 	assert.Empty(t, out.ListErrors, "list errors")
 	assert.NotEmpty(t, out.ProtocolVersion)
 	return &out
