@@ -77,6 +77,15 @@ func (u *upstream) relayProgress(params json.RawMessage) {
 	if err := json.Unmarshal(params, &p); err != nil {
 		return
 	}
+	u.relayProgressParams(&p)
+}
+
+// relayProgressParams relays decoded progress. Connections that cannot be
+// read in wire order (see wireOrder) call it from the SDK's notification
+// handler: there, progress sent just before a result can arrive after it
+// and is dropped — never delivered late.
+func (u *upstream) relayProgressParams(params *mcp.ProgressNotificationParams) {
+	p := *params
 	id, _ := p.ProgressToken.(string)
 	v, ok := u.progress.Load(id)
 	if !ok {
@@ -92,6 +101,20 @@ func (u *upstream) relayProgress(params json.RawMessage) {
 	if err := route.ss.NotifyProgress(route.ctx, &p); err != nil {
 		u.log.Debug("relaying progress failed", "err", err)
 	}
+}
+
+// wireOrder reports whether a transport's connections can be wrapped to read
+// progress in wire order. The SDK starts a streamable-HTTP client's event
+// stream (where server-initiated notifications arrive) through an unexported
+// method it finds by type assertion on the connection, which a wrapper would
+// hide; the SSE transport is left alone for the same reason. Stdio and
+// in-memory connections have no such method.
+func wireOrder(t mcp.Transport) bool {
+	switch t.(type) {
+	case *mcp.StreamableClientTransport, *mcp.SSEClientTransport:
+		return false
+	}
+	return true
 }
 
 // progressTransport wraps an upstream transport so that progress
@@ -122,7 +145,6 @@ type progressConn struct {
 }
 
 func (c *progressConn) Write(ctx context.Context, msg jsonrpc.Message) error {
-	msg = injectMetaTrace(ctx, msg) // Tracing (issue 7): the call's span context in _meta.traceparent
 	if req, ok := msg.(*jsonrpc.Request); ok && req.ID.IsValid() && bytes.Contains(req.Params, []byte(`"gw-`)) {
 		var p struct {
 			Meta struct {
@@ -255,7 +277,9 @@ func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, origi
 		params.Arguments = req.Params.Arguments
 	}
 	return forward(ctx, u, req.Session, "tools/call", idempotent, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
-		res, err := cs.CallTool(ctx, params)
+		p := *params
+		p.Meta = traceMeta(ctx, params.Meta) // Tracing (issue 7): the attempt's span context in _meta.traceparent
+		res, err := cs.CallTool(ctx, &p)
 		release() // before the result goes back: later progress is dropped
 		return res, err
 	})
@@ -266,7 +290,9 @@ func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, ori
 	defer release()
 	params := &mcp.GetPromptParams{Meta: meta, Name: original, Arguments: req.Params.Arguments}
 	return forward(ctx, u, req.Session, "prompts/get", true, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
-		return cs.GetPrompt(ctx, params)
+		p := *params
+		p.Meta = traceMeta(ctx, params.Meta) // Tracing (issue 7)
+		return cs.GetPrompt(ctx, &p)
 	})
 }
 
@@ -275,7 +301,9 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 	defer release()
 	params := &mcp.ReadResourceParams{Meta: meta, URI: req.Params.URI}
 	res, err := forward(ctx, u, req.Session, "resources/read", true, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
-		return cs.ReadResource(ctx, params)
+		p := *params
+		p.Meta = traceMeta(ctx, params.Meta) // Tracing (issue 7)
+		return cs.ReadResource(ctx, &p)
 	})
 	if err == nil {
 		normalizeCache(&res.Cacheable)

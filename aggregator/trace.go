@@ -14,16 +14,14 @@ package aggregator
 //     forwardOnce), found from the downstream span in the context, so the
 //     upstream side needs no tracer of its own;
 //   - the client span's context goes to the upstream in params._meta
-//     (progressConn.Write → injectMetaTrace, every transport) and, for HTTP
-//     upstreams, in the traceparent header (headerRoundTripper).
+//     (traceMeta, where the request's params are built, every transport)
+//     and, for HTTP upstreams, in the traceparent header (headerRoundTripper).
 //
 // With tracing off no middleware is installed and the other hooks return
 // after one context lookup: the request path pays nothing.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"reflect"
@@ -246,64 +244,28 @@ func wireOutcome(code int64) string {
 	return OutcomeError
 }
 
-// injectMetaTrace returns msg with the trace context of ctx's span in its
-// params._meta, replacing any the downstream client sent (that one is the
-// parent of the gateway's spans, so the chain stays unbroken). Messages
-// without a traced context, responses, and requests whose params are not a
-// JSON object are returned as they are.
-func injectMetaTrace(ctx context.Context, msg jsonrpc.Message) jsonrpc.Message {
-	sc := trace.SpanContextFromContext(ctx)
-	if !sc.IsValid() {
-		return msg
-	}
-	req, ok := msg.(*jsonrpc.Request)
-	if !ok {
-		return msg
-	}
-	params := map[string]json.RawMessage{}
-	if len(req.Params) > 0 && string(req.Params) != "null" {
-		if err := json.Unmarshal(req.Params, &params); err != nil {
-			return msg
-		}
-	}
-	meta := map[string]any{}
-	if raw, ok := params["_meta"]; ok && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &meta); err != nil {
-			return msg
-		}
-	}
-	for _, k := range metaTraceKeys {
-		delete(meta, k)
-	}
-	propagation.TraceContext{}.Inject(ctx, metaCarrier(meta))
-	raw, err := marshalNoEscape(meta)
-	if err != nil {
-		return msg
-	}
-	params["_meta"] = raw
-	b, err := marshalNoEscape(params)
-	if err != nil {
-		return msg
-	}
-	out := *req
-	out.Params = b
-	return &out
-}
-
-// marshalNoEscape is json.Marshal without HTML escaping, so the arguments
-// reach the upstream as the client wrote them ("<" stays "<").
-func marshalNoEscape(v any) (json.RawMessage, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // injectTraceHeader sets the W3C trace context of r's context on r's
 // header; r must be a copy the caller owns.
 func injectTraceHeader(r *http.Request) {
 	propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
+}
+
+// traceMeta returns meta with the span context of ctx as
+// _meta.traceparent (and tracestate), replacing any the client sent: the
+// client's span is already the parent of ours. Without a span it returns
+// meta unchanged. Set where a request's params are built, so it reaches
+// every upstream, whatever its transport.
+func traceMeta(ctx context.Context, meta mcp.Meta) mcp.Meta {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return meta
+	}
+	out := make(mcp.Meta, len(meta)+2)
+	for k, v := range meta {
+		out[k] = v
+	}
+	for _, k := range metaTraceKeys {
+		delete(out, k)
+	}
+	propagation.TraceContext{}.Inject(ctx, metaCarrier(out))
+	return out
 }

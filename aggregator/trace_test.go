@@ -2,7 +2,7 @@ package aggregator
 
 import (
 	"context"
-	"encoding/json"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -264,48 +264,29 @@ func TestTraceHTTPUpstream(t *testing.T) {
 	assert.Equal(t, down.SpanContext.TraceID(), up.SpanContext.TraceID())
 }
 
-func TestInjectMetaTrace(t *testing.T) {
+func TestTraceMeta(t *testing.T) {
 	tp, _ := newTestTracing(t)
 	ctx, span := tp.Tracer("test").Start(context.Background(), "call")
 	defer span.End()
 	want := traceparent(span.SpanContext())
-	id, err := jsonrpc.MakeID(float64(7))
-	require.NoError(t, err)
 	for _, tc := range []struct {
-		name   string
-		params string
-		want   string // the params after injection, "" for unchanged
+		name string
+		meta mcp.Meta
+		want mcp.Meta
 	}{
-		{"no params", ``, `{"_meta":{"traceparent":"` + want + `"}}`},
-		{"null params", `null`, `{"_meta":{"traceparent":"` + want + `"}}`},
-		{"no meta", `{"name":"t","arguments":{"a":1}}`, `{"name":"t","arguments":{"a":1},"_meta":{"traceparent":"` + want + `"}}`},
-		{"keeps other keys", `{"name":"t","_meta":{"progressToken":"gw-1","x/y":2}}`, `{"name":"t","_meta":{"progressToken":"gw-1","x/y":2,"traceparent":"` + want + `"}}`},
-		{"replaces the client's", `{"_meta":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","tracestate":"a=b"}}`, `{"_meta":{"traceparent":"` + want + `"}}`},
-		{"no HTML escaping", `{"arguments":{"q":"a<b&c"},"_meta":{"k":"<x>"}}`, `{"arguments":{"q":"a<b&c"},"_meta":{"k":"<x>","traceparent":"` + want + `"}}`},
-		{"not an object", `[1,2]`, ""},
-		{"bad meta", `{"_meta":7}`, ""},
+		{"no meta", nil, mcp.Meta{"traceparent": want}},
+		{"keeps other keys", mcp.Meta{"progressToken": "gw-1", "x/y": 2}, mcp.Meta{"progressToken": "gw-1", "x/y": 2, "traceparent": want}},
+		{"replaces the client's", mcp.Meta{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "tracestate": "a=b"}, mcp.Meta{"traceparent": want}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req := &jsonrpc.Request{ID: id, Method: "tools/call", Params: json.RawMessage(tc.params)}
-			out := injectMetaTrace(ctx, req)
-			if tc.want == "" {
-				assert.Same(t, req, out)
-				return
-			}
-			got := out.(*jsonrpc.Request)
-			assert.JSONEq(t, tc.want, string(got.Params))
-			assert.NotContains(t, string(got.Params), `\u003c`)
-			assert.Equal(t, tc.params, string(req.Params), "the original is not modified")
-			assert.Equal(t, "tools/call", got.Method)
+			orig := maps.Clone(tc.meta)
+			assert.Equal(t, tc.want, traceMeta(ctx, tc.meta))
+			assert.Equal(t, orig, tc.meta, "the original is not modified")
 		})
 	}
 	t.Run("untraced", func(t *testing.T) {
-		req := &jsonrpc.Request{ID: id, Method: "tools/call", Params: json.RawMessage(`{}`)}
-		assert.Same(t, req, injectMetaTrace(context.Background(), req))
-	})
-	t.Run("response", func(t *testing.T) {
-		resp := &jsonrpc.Response{ID: id, Result: json.RawMessage(`{}`)}
-		assert.Same(t, resp, injectMetaTrace(ctx, resp))
+		meta := mcp.Meta{"k": "v"}
+		assert.Equal(t, meta, traceMeta(context.Background(), meta))
 	})
 }
 

@@ -272,9 +272,18 @@ func (u *upstream) connect(ctx context.Context, owner *mcp.ServerSession) (*conn
 		cancel()
 		return nil, err
 	}
-	t = &progressTransport{Transport: t, u: u}
+	wrapped := wireOrder(t)
+	if wrapped {
+		t = &progressTransport{Transport: t, u: u}
+	}
 	c := &conn{up: u, owner: owner, cancel: cancel, inflight: map[*inflightCall]struct{}{}}
-	c.client = mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, u.clientOptions(c, owner))
+	opts := u.clientOptions(c, owner)
+	if !wrapped {
+		opts.ProgressNotificationHandler = func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			u.relayProgressParams(req.Params)
+		}
+	}
+	c.client = mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, opts)
 	c.client.AddReceivingMiddleware(rootsMiddleware(c))
 	cs, err := c.client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
 	if !timer.Stop() {

@@ -764,3 +764,28 @@ func TestListChangedEndToEnd(t *testing.T) {
 		assert.Contains(t, rpcErr.Message, `unknown tool "dyn__extra"`)
 	}
 }
+
+// TestResourceUpdatedFromHTTPUpstream: a subscription through the gateway to
+// a resource of a streamable-HTTP upstream delivers the upstream's
+// notifications/resources/updated (it comes on the upstream's standalone
+// event stream, not on a call's).
+func TestResourceUpdatedFromHTTPUpstream(t *testing.T) {
+	needBins(t)
+	t.Parallel()
+	remote := startEchoHTTP(t, "http", "remote")
+	cfg := writeConfig(t, map[string]any{"mcpServers": map[string]any{"r": map[string]any{"url": remote + "/mcp"}}})
+	g := startHTTP(t, cfg)
+	updates := make(chan string, 4)
+	cs := connectHTTP(t, g.url+"/mcp", &mcp.ClientOptions{ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+		updates <- req.Params.URI
+	}})
+	listToolNames(t, cs)
+	require.NoError(t, cs.Subscribe(context.Background(), &mcp.SubscribeParams{URI: "echo://static"}))
+	callText(t, cs, "r__touch", map[string]any{"uri": "echo://static"})
+	select {
+	case uri := <-updates:
+		assert.Equal(t, "echo://static", uri)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no resources/updated from the HTTP upstream\n%s", g.stderr)
+	}
+}
