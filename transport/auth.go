@@ -187,6 +187,16 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 			http.Error(w, "session not found", http.StatusNotFound)
 			return
 		}
+		if r.Method == http.MethodPost {
+			effective := r.Header.Get("Mcp-Protocol-Version")
+			if effective == "" {
+				effective = version
+			}
+			if isBatch(r) && effective >= "2025-06-18" {
+				writeRPCError(w, -32600, "JSON-RPC batches are not supported in protocol version "+effective)
+				return
+			}
+		}
 		// The SDK never sees the client's credential: the header it reads is
 		// a placeholder, and the real one is not forwarded upstream anyway.
 		r = r.Clone(r.Context())
@@ -247,6 +257,8 @@ func checkBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout ti
 	}
 	var problem string
 	switch {
+	case !json.Valid(body):
+		problem = "request is not valid JSON"
 	case !utf8.Valid(body):
 		problem = "request is not valid UTF-8"
 	case depth(body) > maxJSONDepth:
@@ -255,13 +267,39 @@ func checkBody(w http.ResponseWriter, r *http.Request, maxBody int64, timeout ti
 		problem = "a member of the request object is given twice"
 	}
 	if problem != "" {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":%q}}`, problem)
+		writeRPCError(w, -32700, problem)
 		return false
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body = &readBody{Reader: bytes.NewReader(body), b: body}
 	return true
+}
+
+// readBody is a request body the front door has read and put back; Peek
+// shows it without consuming it.
+type readBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (rb *readBody) Close() error { return nil }
+func (rb *readBody) Peek() []byte { return rb.b }
+
+// writeRPCError answers 400 with a JSON-RPC error that has no id (the
+// request's could not be trusted or read).
+func writeRPCError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadRequest)
+	fmt.Fprintf(w, `{"jsonrpc":"2.0","id":null,"error":{"code":%d,"message":%q}}`, code, msg)
+}
+
+// isBatch reports whether the (already read) request body is a JSON array.
+func isBatch(r *http.Request) bool {
+	br, ok := r.Body.(interface{ Peek() []byte })
+	if ok {
+		b := bytes.TrimLeft(br.Peek(), " \t\r\n")
+		return len(b) > 0 && b[0] == '['
+	}
+	return false
 }
 
 // duplicateTopLevelKey reports whether a JSON object (or an object in a top

@@ -3,7 +3,14 @@ package transport
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDuplicateTopLevelKeyTable(t *testing.T) {
@@ -81,4 +88,40 @@ func referenceDuplicate(b []byte) bool {
 		}
 	}
 	return false
+}
+
+// TestFrontDoorJSONRPCErrors: what the front door refuses is answered as a
+// JSON-RPC error, not plain text: -32700 for what is not JSON, -32600 for a
+// batch in a protocol version without batches.
+func TestFrontDoorJSONRPCErrors(t *testing.T) {
+	h := NewHandler(HTTPOptions{
+		Merged: mcp.NewServer(&mcp.Implementation{Name: "t"}, nil),
+		Status: func() any { return nil },
+		Ready:  func() bool { return true },
+	}, true)
+	for _, tc := range []struct {
+		name, body, version string
+		code                int
+	}{
+		{"not JSON", `{"jsonrpc":"2.0","id":1,"method":`, "", -32700},
+		{"trailing garbage", `{"jsonrpc":"2.0","id":1,"method":"ping"} x`, "", -32700},
+		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, "2025-11-25", -32600},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "http://127.0.0.1/mcp", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Accept", "application/json, text/event-stream")
+			if tc.version != "" {
+				r.Header.Set("Mcp-Protocol-Version", tc.version)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			require.Equal(t, http.StatusBadRequest, w.Code)
+			var msg struct {
+				Error struct{ Code int } `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &msg), w.Body.String())
+			assert.Equal(t, tc.code, msg.Error.Code)
+		})
+	}
 }

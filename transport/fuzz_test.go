@@ -284,8 +284,8 @@ var jsonDepthSeeds = map[string]string{
 }
 
 // FuzzJSONDepth checks depth against encoding/json's tokenizer on valid
-// JSON, and checkBody's answer on any body: it refuses exactly what is too
-// deep, not UTF-8, or an object with a member given twice.
+// JSON, and checkBody's answer on any body: it refuses exactly what is not
+// JSON, too deep, not UTF-8, or an object with a member given twice.
 // Seeds: testdata/fuzz/FuzzJSONDepth.
 func FuzzJSONDepth(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -299,7 +299,7 @@ func FuzzJSONDepth(f *testing.F) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/mcp", bytes.NewReader(b))
 		passed := checkBody(rec, req, 1<<20, 0)
-		if d > maxJSONDepth || !utf8.Valid(b) || duplicateTopLevelKey(b) {
+		if d > maxJSONDepth || !json.Valid(b) || !utf8.Valid(b) || duplicateTopLevelKey(b) {
 			require.False(t, passed)
 			require.Equal(t, http.StatusBadRequest, rec.Code)
 			msgs, err := parseMessages(rec.Header().Get("Content-Type"), rec.Body.Bytes())
