@@ -25,9 +25,9 @@ type ToolCall struct {
 	UpstreamTool string // the upstream's own name
 	Duration     time.Duration
 	Outcome      string
-	ArgsBytes    int
-	ArgsSHA256   string          // hex digest of the raw arguments
-	Arguments    json.RawMessage // the raw arguments; an audit log records them only when configured to
+	// Arguments are the raw arguments. An audit log records their size and
+	// digest, and the values only when configured to.
+	Arguments json.RawMessage
 }
 
 // Observer receives what metrics and audit logs need. Implementations must be

@@ -2,9 +2,7 @@ package aggregator
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -279,10 +277,7 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	name := req.Params.Name
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[name]; return ok })
 	route, ok := cat.toolRoutes[name]
-	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name,
-		ArgsBytes: len(req.Params.Arguments), Arguments: req.Params.Arguments}
-	sum := sha256.Sum256(req.Params.Arguments)
-	rec.ArgsSHA256 = hex.EncodeToString(sum[:])
+	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name, Arguments: req.Params.Arguments}
 	var res *mcp.CallToolResult
 	var err error
 	allowed := ok && p.mayCall(route)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,10 +117,13 @@ func (o *observer) ToolCall(c aggregator.ToolCall) {
 	if o.audit == nil {
 		return
 	}
+	// The digest is computed here, only when a line is written: with the
+	// audit log off, a call pays nothing for it.
+	digest := sha256.Sum256(c.Arguments)
 	attrs := []any{
 		"identity", c.Identity, "session", c.Session, "tool", c.Tool,
 		"upstream", c.Upstream, "upstream_tool", c.UpstreamTool, "duration_ms", float64(c.Duration.Microseconds()) / 1000,
-		"outcome", c.Outcome, "args_bytes", c.ArgsBytes, "args_sha256", c.ArgsSHA256,
+		"outcome", c.Outcome, "args_bytes", len(c.Arguments), "args_sha256", hex.EncodeToString(digest[:]),
 	}
 	if o.auditArgs && json.Valid(c.Arguments) {
 		attrs = append(attrs, "arguments", json.RawMessage(c.Arguments))
