@@ -48,6 +48,13 @@ type Options struct {
 	// TracerProvider traces downstream requests, policy decisions and
 	// upstream calls (trace.go); nil means no tracing, at no cost.
 	TracerProvider trace.TracerProvider
+	// ClientCapabilities are what the gateway's shared upstream sessions
+	// declare. Nil means every capability the gateway can bridge (sampling,
+	// elicitation, roots), each request then delivered to the client that
+	// caused it if that client declared it. Set it to an empty value when no
+	// downstream client can answer such requests (the CLI commands), so that
+	// upstreams do not ask.
+	ClientCapabilities *mcp.ClientCapabilities
 	// StartupWait bounds how long the first list requests wait for upstreams
 	// that are still making their first connection attempt, so that a client
 	// that lists right after start-up sees a complete catalog. Zero means 10s.
@@ -113,7 +120,8 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 			continue
 		}
 		prefixes[s.Prefix] = s.Name
-		u := newUpstream(s, o.Logger, a.hooksFor(s.Name))
+		u := newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
+			impl: &mcp.Implementation{Name: "mcp-gateway", Version: Version}, caps: o.ClientCapabilities})
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}
@@ -188,50 +196,56 @@ func (a *Aggregator) waitStarted(ctx context.Context) {
 	}
 }
 
-// hooksFor returns how the named upstream reaches the catalogs that include
-// it: the merged one and its own.
-func (a *Aggregator) hooksFor(name string) upstreamHooks {
-	views := func() []*view { return []*view{a.merged, a.single[name]} }
-	return upstreamHooks{
-		changed:        a.changed,
-		breakerChanged: func(state string) { a.opts.Observer.BreakerState(name, state) },
-		state:          func(up bool) { a.opts.Observer.UpstreamState(name, up) },
-		restarted:      func() { a.opts.Observer.UpstreamRestart(name) },
-		soleSession: func() *mcp.ServerSession {
-			var only *mcp.ServerSession
-			for _, v := range views() {
-				for ss := range v.server.Sessions() {
-					if only != nil {
-						return nil
-					}
-					only = ss
-				}
-			}
-			return only
-		},
-		broadcastLog: func(p *mcp.LoggingMessageParams) {
-			for _, v := range views() {
-				for ss := range v.server.Sessions() {
-					_ = ss.Log(context.Background(), p) // a session that went away; nothing to do
-				}
-			}
-		},
-		resourceUpdated: func(p *mcp.ResourceUpdatedNotificationParams) {
-			for _, v := range views() {
-				if err := v.server.ResourceUpdated(context.Background(), p); err != nil {
-					a.opts.Logger.Debug("relaying resource update failed", "upstream", name, "err", err)
-				}
-			}
-		},
+// viewsOf returns the views that include the named upstream: the merged one
+// and its own.
+func (a *Aggregator) viewsOf(upstream string) [2]*view {
+	return [2]*view{a.merged, a.single[upstream]}
+}
+
+// changed rebuilds the views that include the upstream, after its lists or
+// state changed; the other upstreams' views are untouched.
+func (a *Aggregator) changed(upstream string) {
+	for _, v := range a.viewsOf(upstream) {
+		v.rebuild()
 	}
 }
 
-// changed rebuilds the views that include any upstream; called by an
-// upstream after its lists or state changed.
-func (a *Aggregator) changed() {
-	a.merged.rebuild()
-	for _, v := range a.single {
-		v.rebuild()
+// clients implements downstream: the sessions of the views that include the
+// upstream.
+func (a *Aggregator) clients(upstream string) (*mcp.ServerSession, int) {
+	var only *mcp.ServerSession
+	n := 0
+	for _, v := range a.viewsOf(upstream) {
+		for ss := range v.server.Sessions() {
+			only = ss
+			n++
+		}
+	}
+	if n != 1 {
+		only = nil
+	}
+	return only, n
+}
+
+// broadcastLog implements downstream: to every session that can see the
+// upstream.
+func (a *Aggregator) broadcastLog(upstream string, p *mcp.LoggingMessageParams) {
+	for _, v := range a.viewsOf(upstream) {
+		for ss := range v.server.Sessions() {
+			if err := ss.Log(context.Background(), p); err != nil {
+				a.opts.Logger.Debug("relaying log message failed", "upstream", upstream, "session", ss.ID(), "err", err)
+			}
+		}
+	}
+}
+
+// resourceUpdated implements downstream: the SDK delivers it to the
+// sessions subscribed to the URI.
+func (a *Aggregator) resourceUpdated(upstream string, p *mcp.ResourceUpdatedNotificationParams) {
+	for _, v := range a.viewsOf(upstream) {
+		if err := v.server.ResourceUpdated(context.Background(), p); err != nil {
+			a.opts.Logger.Debug("relaying resource update failed", "upstream", upstream, "err", err)
+		}
 	}
 }
 
@@ -247,7 +261,7 @@ func (a *Aggregator) Status() []UpstreamStatus {
 // Ready reports whether every required upstream is connected.
 func (a *Aggregator) Ready() bool {
 	for _, u := range a.upstreams {
-		if _, state := u.snapshot(); u.spec.Required && state != StateUp {
+		if u.spec.Required && u.connState() != StateUp {
 			return false
 		}
 	}

@@ -202,6 +202,27 @@ func TestListChangedPropagates(t *testing.T) {
 	assert.Equal(t, []string{"up__one", "up__two"}, toolNames(t, cs))
 }
 
+// TestChangeRebuildsOnlyItsViews: an upstream's list_changed rebuilds the
+// merged catalog and its own, and leaves the other upstreams' untouched.
+func TestChangeRebuildsOnlyItsViews(t *testing.T) {
+	a, b := newServer("a"), newServer("b")
+	a.AddTool(echoTool("one"))
+	b.AddTool(echoTool("one"))
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("a", a), fakeUpstream("b", b)}, nil)
+	changed := make(chan struct{}, 10)
+	cs := connect(t, agg.Server(), &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	require.Equal(t, []string{"a__one", "b__one"}, toolNames(t, cs))
+	merged, ofA, ofB := agg.merged.cat.Load(), agg.single["a"].cat.Load(), agg.single["b"].cat.Load()
+	b.AddTool(echoTool("two"))
+	<-changed
+	assert.Equal(t, []string{"a__one", "b__one", "b__two"}, toolNames(t, cs))
+	assert.NotSame(t, merged, agg.merged.cat.Load(), "the merged catalog was rebuilt")
+	assert.NotSame(t, ofB, agg.single["b"].cat.Load(), "b's own catalog was rebuilt")
+	assert.Same(t, ofA, agg.single["a"].cat.Load(), "a's own catalog was left alone")
+}
+
 func TestRequiredUpstreamFailureStopsRun(t *testing.T) {
 	bad := UpstreamSpec{Name: "bad", Prefix: "bad", Required: true, NewTransport: func(context.Context) (mcp.Transport, error) {
 		return nil, errors.New("cannot start")

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -254,7 +255,8 @@ func TestCancellationReachesUpstream(t *testing.T) {
 			close(cancelled)
 			return nil, ctx.Err()
 		})
-	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+	obs := &callObserver{calls: make(chan ToolCall, 1)}
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, &Options{Observer: obs})
 	cs := connect(t, agg.Server(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -270,7 +272,18 @@ func TestCancellationReachesUpstream(t *testing.T) {
 		t.Fatal("the upstream's handler was not cancelled")
 	}
 	assert.Error(t, <-errc)
+	rec := <-obs.calls
+	assert.Equal(t, fault.OutcomeCancelled, rec.Outcome, "a call the client cancelled is audited as cancelled, not as the upstream being down")
+	assert.Equal(t, "closed", agg.Status()[0].Breaker)
 }
+
+// callObserver hands each audit record to the test.
+type callObserver struct {
+	NopObserver
+	calls chan ToolCall
+}
+
+func (o *callObserver) ToolCall(c ToolCall) { o.calls <- c }
 
 func TestCallTimeoutNamesUpstream(t *testing.T) {
 	srv := newServer("up")
@@ -287,7 +300,7 @@ func TestCallTimeoutNamesUpstream(t *testing.T) {
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__block", Arguments: map[string]any{}})
 	var rpcErr *jsonrpc.Error
 	require.True(t, errors.As(err, &rpcErr), "%v", err)
-	assert.Equal(t, int64(CodeUpstreamTimeout), rpcErr.Code)
+	assert.Equal(t, int64(fault.CodeUpstreamTimeout), rpcErr.Code)
 	assert.Equal(t, `upstream "up" did not answer tools/call within 200ms`, rpcErr.Message)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
@@ -375,4 +388,73 @@ func TestRootsListChangedForwarded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the upstream was not told the roots changed")
 	}
+}
+
+// TestRefusalsTellTheTruth has the upstream ask for roots on its shared
+// connection with no call in flight, while zero, one and two clients are
+// connected: it is answered only when exactly one client can be responsible,
+// and otherwise refused with the real reason.
+func TestRefusalsTellTheTruth(t *testing.T) {
+	srv := newServer("asker")
+	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, nil)
+	upstreamSide := func() *mcp.ServerSession {
+		for ss := range srv.Sessions() {
+			return ss
+		}
+		t.Fatal("the gateway is not connected to the upstream")
+		return nil
+	}
+	ask := func() (*mcp.ListRootsResult, error) {
+		return upstreamSide().ListRoots(context.Background(), nil)
+	}
+
+	_, err := ask()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `cannot deliver roots/list from upstream "up": no client is connected`)
+
+	rootsClient := func() *mcp.ClientSession {
+		c := mcp.NewClient(&mcp.Implementation{Name: "c"}, nil)
+		c.AddRoots(&mcp.Root{URI: "file:///work", Name: "work"})
+		st, ct := mcp.NewInMemoryTransports()
+		ss, err := agg.Server().Connect(context.Background(), st, nil)
+		require.NoError(t, err)
+		cs, err := c.Connect(context.Background(), ct, nil)
+		require.NoError(t, err)
+		t.Cleanup(func() { cs.Close(); ss.Wait() })
+		return cs
+	}
+	rootsClient()
+	res, err := ask()
+	require.NoError(t, err, "the only client answers")
+	require.Len(t, res.Roots, 1)
+	assert.Equal(t, "file:///work", res.Roots[0].URI)
+
+	rootsClient()
+	_, err = ask()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `cannot deliver roots/list from upstream "up": 2 clients are connected and none has a request in flight`)
+}
+
+// TestNoClientCapabilities is the CLI's set-up: upstreams are told of no
+// client capability, so they do not ask for what no client could answer.
+func TestNoClientCapabilities(t *testing.T) {
+	declared := func(opts *Options) *mcp.ClientCapabilities {
+		srv := newServer("asker")
+		startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, opts)
+		var sessions []*mcp.ServerSession
+		for ss := range srv.Sessions() {
+			sessions = append(sessions, ss)
+		}
+		require.Len(t, sessions, 1)
+		return sessions[0].InitializeParams().Capabilities
+	}
+	caps := declared(&Options{ClientCapabilities: &mcp.ClientCapabilities{}})
+	assert.Nil(t, caps.RootsV2, "roots")
+	assert.Nil(t, caps.Sampling, "sampling")
+	assert.Nil(t, caps.Elicitation, "elicitation")
+
+	caps = declared(nil)
+	assert.NotNil(t, caps.RootsV2, "by default the shared session declares roots")
+	assert.NotNil(t, caps.Sampling, "sampling")
+	assert.NotNil(t, caps.Elicitation, "elicitation")
 }

@@ -12,15 +12,6 @@ import (
 	"github.com/yosida95/uritemplate/v3"
 )
 
-// lists is what one upstream last reported. Values are never mutated after
-// they are stored, so a catalog may share them.
-type lists struct {
-	tools     []*mcp.Tool
-	prompts   []*mcp.Prompt
-	resources []*mcp.Resource
-	templates []*mcp.ResourceTemplate
-}
-
 // toolRoute is where an exposed tool name leads.
 type toolRoute struct {
 	up       *upstream

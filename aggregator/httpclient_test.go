@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,7 +37,7 @@ func TestHTTPUpstreamResponseCap(t *testing.T) {
 	cs := connect(t, agg.Server(), nil)
 	_, e := callErr(cs, "big__big")
 	require.NotNil(t, e, "a 64 KiB answer over a 16 KiB cap")
-	assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+	assert.Equal(t, int64(fault.CodeUpstreamUnavailable), e.Code)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		res, e := callErr(cs, "big__small")

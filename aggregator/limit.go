@@ -2,20 +2,14 @@ package aggregator
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/time/rate"
 )
-
-// CodeRateLimited is the JSON-RPC error code of a request refused by the
-// per-identity rate limit; its data carries {"retry_after_ms": N}.
-const CodeRateLimited = -32029
 
 // Limiter keeps a token bucket per key (an identity). Buckets of keys that
 // have been idle longer than the idle period are dropped, so memory is
@@ -93,22 +87,6 @@ func (l *Limiter) Len() int {
 	return len(l.buckets)
 }
 
-// RateLimitedError is a request refused by the rate limit.
-type RateLimitedError struct {
-	Identity   string
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitedError) Error() string {
-	return fmt.Sprintf("rate limit exceeded for %q: retry after %s", e.Identity, e.RetryAfter.Round(time.Millisecond))
-}
-
-// wire is the JSON-RPC form, with the delay in data.
-func (e *RateLimitedError) wire() *jsonrpc.Error {
-	data, _ := json.Marshal(map[string]int64{"retry_after_ms": e.RetryAfter.Milliseconds()}) // a map of ints marshals
-	return &jsonrpc.Error{Code: CodeRateLimited, Message: e.Error(), Data: data}
-}
-
 // limitMiddleware applies the per-identity rate limit to requests that did
 // not come over HTTP (the HTTP front door limits those itself, answering 429
 // with Retry-After before the request reaches the MCP server).
@@ -122,9 +100,9 @@ func (a *Aggregator) limitMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		p := a.principal(req)
 		if ok, wait := a.opts.Limiter.Allow(p.Name, p.RPM, p.Burst); !ok {
-			err := &RateLimitedError{Identity: p.Name, RetryAfter: wait}
 			a.opts.Observer.RateLimited(p.Name)
-			return nil, err.wire()
+			noteOutcome(ctx, fault.OutcomeRateLimited)
+			return nil, fault.Wire(fault.RateLimited(p.Name, wait))
 		}
 		return next(ctx, method, req)
 	}

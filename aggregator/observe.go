@@ -5,16 +5,6 @@ import (
 	"time"
 )
 
-// Outcomes of a forwarded request, for metrics and audit.
-const (
-	OutcomeOK          = "ok"
-	OutcomeError       = "error" // the upstream answered with an error (or an isError result)
-	OutcomeDenied      = "denied"
-	OutcomeRateLimited = "rate_limited"
-	OutcomeUnavailable = "unavailable"
-	OutcomeTimeout     = "timeout"
-)
-
 // ToolCall is the audit record of one tools/call.
 type ToolCall struct {
 	Time         time.Time
@@ -24,7 +14,7 @@ type ToolCall struct {
 	Upstream     string
 	UpstreamTool string // the upstream's own name
 	Duration     time.Duration
-	Outcome      string
+	Outcome      string // one of fault's Outcome constants
 	// Arguments are the raw arguments. An audit log records their size and
 	// digest, and the values only when configured to.
 	Arguments json.RawMessage

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -92,7 +93,7 @@ func TestBreaker(t *testing.T) {
 		for range 5 {
 			_, e := callErr(cs, "flaky__work")
 			require.NotNil(t, e)
-			assert.Equal(t, int64(CodeUpstreamTimeout), e.Code)
+			assert.Equal(t, int64(fault.CodeUpstreamTimeout), e.Code)
 		}
 		assert.Equal(t, "open", status())
 		f.hang.Store(false)
@@ -100,7 +101,7 @@ func TestBreaker(t *testing.T) {
 		start := time.Now()
 		_, e := callErr(cs, "flaky__work")
 		require.NotNil(t, e)
-		assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+		assert.Equal(t, int64(fault.CodeUpstreamUnavailable), e.Code)
 		assert.Contains(t, e.Message, `upstream "flaky" is failing: circuit breaker open`)
 		assert.Zero(t, time.Since(start), "fails fast (fake clock: no time passes)")
 		assert.Equal(t, before, f.calls.Load(), "an open breaker sends nothing upstream")
@@ -167,7 +168,7 @@ func TestRateLimitOverStdio(t *testing.T) {
 		require.Nil(t, e)
 		_, e = callErr(cs, "up__e")
 		require.NotNil(t, e)
-		assert.Equal(t, int64(CodeRateLimited), e.Code)
+		assert.Equal(t, int64(fault.CodeRateLimited), e.Code)
 		assert.Contains(t, e.Message, `rate limit exceeded for "local": retry after 1s`)
 		assert.JSONEq(t, `{"retry_after_ms":1000}`, string(e.Data))
 		time.Sleep(time.Second)
@@ -215,15 +216,16 @@ func TestConcurrencyCap(t *testing.T) {
 // timeout fails with an error naming the upstream and its limit.
 func TestConcurrencyWaitTimesOut(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		u := newUpstream(UpstreamSpec{Name: "up", MaxConcurrency: 1}, testLogger(t), upstreamHooks{})
+		u := newGuard(UpstreamSpec{Name: "up", MaxConcurrency: 1}, testLogger(t), nil)
 		release, err := u.acquire(context.Background())
 		require.NoError(t, err)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		start := time.Now()
 		_, err = u.acquire(ctx)
-		var busy *ConcurrencyError
+		var busy *fault.Error
 		require.ErrorAs(t, err, &busy)
+		assert.Equal(t, fault.KindBusy, busy.Kind)
 		assert.Equal(t, `upstream "up" is at its limit of 1 concurrent calls`, busy.Error())
 		assert.Equal(t, time.Second, time.Since(start))
 		release()
@@ -268,7 +270,7 @@ func TestRetriesOnlyIdempotent(t *testing.T) {
 		time.Sleep(time.Second) // let it reconnect
 		_, e = callErr(cs, "up__once")
 		require.NotNil(t, e)
-		assert.Equal(t, int64(CodeUpstreamUnavailable), e.Code)
+		assert.Equal(t, int64(fault.CodeUpstreamUnavailable), e.Code)
 		assert.Equal(t, int64(1), counts["once"].Load(), "a non-idempotent call is never repeated")
 	})
 }
@@ -289,7 +291,7 @@ func TestPolicy(t *testing.T) {
 	for _, name := range []string{"a__write", "a__secret", "b__other"} {
 		_, e := callErr(cs, name)
 		require.NotNil(t, e, name)
-		assert.Equal(t, int64(CodeForbidden), e.Code)
+		assert.Equal(t, int64(fault.CodeForbidden), e.Code)
 		assert.Equal(t, fmt.Sprintf(`tool %q is not allowed for identity "reader"`, name), e.Message)
 	}
 	lp, err := cs.ListPrompts(context.Background(), nil)

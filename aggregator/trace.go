@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,7 +48,7 @@ const (
 	AttrTool         = attribute.Key("mcp.tool")            // the exposed name downstream, the upstream's own name upstream
 	AttrSession      = attribute.Key("mcp.session.id")      // the downstream session, when there is one
 	AttrIdentity     = attribute.Key("mcp.identity")        // the caller's principal
-	AttrOutcome      = attribute.Key("mcp.outcome")         // one of the Outcome* constants
+	AttrOutcome      = attribute.Key("mcp.outcome")         // one of fault's Outcome constants
 	AttrDecision     = attribute.Key("mcp.policy.decision") // allow, deny or unknown_tool
 	AttrJSONRPCError = attribute.Key("rpc.jsonrpc.error_code")
 	AttrErrorType    = attribute.Key("error.type")
@@ -89,9 +90,14 @@ func requestTracing(tp trace.TracerProvider) mcp.Middleware {
 			ctx, span := tracer.Start(parent, "mcp "+method, trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithLinks(links...), trace.WithAttributes(attrs...))
 			defer span.End()
-			res, err := next(ctx, method, req)
+			noted := new(string)
+			res, err := next(context.WithValue(ctx, outcomeKey{}, noted), method, req)
 			if err != nil {
-				recordError(span, err, true)
+				outcome := *noted
+				if outcome == "" {
+					outcome = fault.Classify(err).Outcome
+				}
+				recordError(span, err, outcome)
 			} else if r, ok := res.(*mcp.CallToolResult); ok && r != nil && r.IsError {
 				span.SetAttributes(AttrErrorType.String("tool_error"))
 			}
@@ -200,24 +206,31 @@ func endUpstreamSpan(span trace.Span, res any, err error) {
 		return
 	}
 	if err != nil {
-		recordError(span, err, false)
+		recordError(span, err, fault.Classify(err).Outcome)
 	} else if r, ok := res.(*mcp.CallToolResult); ok && r != nil && r.IsError {
 		span.SetAttributes(AttrErrorType.String("tool_error"))
 	}
 	span.End()
 }
 
-// recordError marks a span failed: with the JSON-RPC code of an upstream's
-// (or the SDK's) error, else the gateway's outcome for it. A wire error is
-// one toWireError already mapped (what a downstream span sees): its outcome
-// is read back from the gateway's own codes.
-func recordError(span trace.Span, err error, wire bool) {
-	outcome := outcomeOf(err)
+// outcomeKey is the context key under which requestTracing keeps where the
+// view notes a request's outcome: the view classifies the error before it
+// becomes a wire error, which no longer says what went wrong.
+type outcomeKey struct{}
+
+// noteOutcome records the outcome of the request ctx belongs to for its
+// span; without tracing it does nothing.
+func noteOutcome(ctx context.Context, outcome string) {
+	if p, ok := ctx.Value(outcomeKey{}).(*string); ok {
+		*p = outcome
+	}
+}
+
+// recordError marks a span failed with the outcome and, for a JSON-RPC
+// error, its code.
+func recordError(span trace.Span, err error, outcome string) {
 	var rpcErr *jsonrpc.Error
 	isRPC := errors.As(err, &rpcErr)
-	if wire && isRPC {
-		outcome = wireOutcome(rpcErr.Code)
-	}
 	span.SetAttributes(AttrOutcome.String(outcome))
 	if isRPC {
 		span.SetAttributes(AttrJSONRPCError.Int64(rpcErr.Code), AttrErrorType.String(strconv.FormatInt(rpcErr.Code, 10)))
@@ -226,22 +239,6 @@ func recordError(span trace.Span, err error, wire bool) {
 	}
 	span.SetAttributes(AttrErrorType.String(outcome))
 	span.SetStatus(codes.Error, err.Error())
-}
-
-// wireOutcome is the outcome of a request that failed with the JSON-RPC
-// error code; codes other than the gateway's own are the upstream's errors.
-func wireOutcome(code int64) string {
-	switch code {
-	case CodeForbidden:
-		return OutcomeDenied
-	case CodeRateLimited:
-		return OutcomeRateLimited
-	case CodeUpstreamUnavailable:
-		return OutcomeUnavailable
-	case CodeUpstreamTimeout:
-		return OutcomeTimeout
-	}
-	return OutcomeError
 }
 
 // injectTraceHeader sets the W3C trace context of r's context on r's

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -218,8 +219,8 @@ func TestTraceDenied(t *testing.T) {
 	assert.Equal(t, "reader", attrs(policy)[AttrIdentity].AsString())
 	assert.Equal(t, codes.Error, policy.Status.Code)
 	down := spanNamed(t, spans, "mcp tools/call up__echo")
-	assert.Equal(t, OutcomeDenied, attrs(down)[AttrOutcome].AsString())
-	assert.Equal(t, int64(CodeForbidden), attrs(down)[AttrJSONRPCError].AsInt64())
+	assert.Equal(t, fault.OutcomeDenied, attrs(down)[AttrOutcome].AsString())
+	assert.Equal(t, int64(fault.CodeForbidden), attrs(down)[AttrJSONRPCError].AsInt64())
 	meta, _, _ := got.last()
 	assert.Empty(t, meta, "the upstream was not called")
 }
@@ -303,8 +304,8 @@ func TestTraceRateLimited(t *testing.T) {
 	_, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__echo"})
 	require.Error(t, err)
 	down := spanNamed(t, exp.GetSpans(), "mcp tools/call")
-	assert.Equal(t, OutcomeRateLimited, attrs(down)[AttrOutcome].AsString())
-	assert.Equal(t, int64(CodeRateLimited), attrs(down)[AttrJSONRPCError].AsInt64())
+	assert.Equal(t, fault.OutcomeRateLimited, attrs(down)[AttrOutcome].AsString())
+	assert.Equal(t, int64(fault.CodeRateLimited), attrs(down)[AttrJSONRPCError].AsInt64())
 	assert.Equal(t, codes.Error, down.Status.Code)
 }
 

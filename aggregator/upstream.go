@@ -10,22 +10,22 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/sony/gobreaker/v2"
 )
 
-// Upstream protocol: the newest version whose server-to-client requests the
-// gateway can bridge. A go-sdk client would otherwise try 2026-07-28 first,
-// which some stdio servers reject by exiting (see NOTES-go-sdk.md).
+// upstreamProtocolVersion is the newest version whose server-to-client
+// requests the gateway can bridge. A go-sdk client would otherwise try
+// 2026-07-28 first, which some stdio servers reject by exiting.
 const upstreamProtocolVersion = "2025-11-25"
 
-// Defaults for UpstreamSpec fields left zero.
+// Defaults for UpstreamSpec fields left zero, and the reconnect schedule.
 const (
 	DefaultCallTimeout  = 60 * time.Second
 	DefaultInitTimeout  = 30 * time.Second
 	listChangedDebounce = 100 * time.Millisecond
 	minRelistInterval   = time.Second // a list_changed storm re-lists at most this often
-	maxListPages        = 100
 	backoffInitial      = 250 * time.Millisecond
 	backoffMax          = 30 * time.Second
 	backoffReset        = 60 * time.Second
@@ -41,7 +41,9 @@ type UpstreamSpec struct {
 	Prefix string
 	// Kind is "stdio", "http" or "sse", for status output.
 	Kind string
-	// NewTransport returns the transport for one connection attempt.
+	// NewTransport returns the transport for one connection attempt. A
+	// transport whose connections the gateway may wrap, or one that is a
+	// [ByteTapper], has its progress relayed in wire order.
 	NewTransport func(ctx context.Context) (mcp.Transport, error)
 	// Required upstreams must connect on the first attempt or Run fails.
 	Required bool
@@ -90,59 +92,48 @@ type UpstreamStatus struct {
 	Protocol  string    `json:"protocol_version,omitempty"`
 }
 
-// upstreamHooks are how an upstream reaches the catalogs that include it.
-type upstreamHooks struct {
-	changed         func()                                       // lists or state changed
-	soleSession     func() *mcp.ServerSession                    // the only downstream session that can see it, if exactly one
-	broadcastLog    func(*mcp.LoggingMessageParams)              // to every session that can see it
-	resourceUpdated func(*mcp.ResourceUpdatedNotificationParams) // to subscribed sessions
-	breakerChanged  func(state string)                           // the circuit breaker's new state
-	state           func(up bool)                                // connected or down
-	restarted       func()                                       // a reconnect attempt begins
+// upstreamEnv is what an upstream gets from the aggregator that runs it.
+type upstreamEnv struct {
+	log  *slog.Logger
+	obs  Observer
+	down downstream
+	// changed is told that the upstream's lists or state changed.
+	changed func(upstream string)
+	impl    *mcp.Implementation     // the clientInfo it sends
+	caps    *mcp.ClientCapabilities // what its shared session declares; nil means everything bridged
 }
 
-// upstream owns the connections to one upstream server: the shared one, which
-// also lists its features, and with isolation "session" one per downstream
-// session.
+// upstream is one upstream server's connection lifecycle: it connects,
+// lists, serves list_changed re-lists, and reconnects with backoff, keeping
+// the shared session (and with isolation "session" one per downstream
+// session). What it relays is its sessions' job; what clients asked of it
+// (subscriptions, log level) is its interest's; calls go through its guard.
 type upstream struct {
-	spec   UpstreamSpec
-	log    *slog.Logger
-	sdkLog *slog.Logger
-	hooks  upstreamHooks
-	ctx    context.Context // run's; session connections live under it
-	conns  sync.WaitGroup  // session connection watchers
-
-	breaker *gobreaker.CircuitBreaker[struct{}] // nil when disabled
-	slots   chan struct{}                       // concurrency cap; nil when none
+	spec     UpstreamSpec
+	log      *slog.Logger
+	env      upstreamEnv
+	guard    *guard
+	asks     *interest
+	progress *progressRelay
+	dialCfg  *dialConfig
+	lists    atomic.Pointer[lists] // nil while down
 
 	firstOnce sync.Once
 	firstDone chan struct{} // closed after the first connection attempt
 	firstErr  error         // written before firstDone is closed
 	refresh   chan struct{} // list_changed signals, buffered 1
+	iso       *isolated     // set when run starts, for isolation "session"
+	isoReady  chan struct{} // closed when iso is set
 
-	progressSeq atomic.Uint64
-	progress    sync.Map // upstream-side progress token (string) → *progressRoute
-
-	mu           sync.Mutex
-	state        State
-	since        time.Time
-	shared       *conn
-	sessionConns map[*mcp.ServerSession]*sessionConn
-	lists        *lists
-	lastErr      string
-	restarts     int
-	subs         map[string]int   // resource URI → downstream subscriptions
-	logLevel     mcp.LoggingLevel // most verbose level any downstream asked for
+	mu       sync.Mutex
+	state    State
+	since    time.Time
+	shared   *session
+	lastErr  string
+	restarts int
 }
 
-// sessionConn is an isolated connection being made or made.
-type sessionConn struct {
-	ready chan struct{}
-	c     *conn
-	err   error
-}
-
-func newUpstream(spec UpstreamSpec, log *slog.Logger, hooks upstreamHooks) *upstream {
+func newUpstream(spec UpstreamSpec, env upstreamEnv) *upstream {
 	if spec.CallTimeout <= 0 {
 		spec.CallTimeout = DefaultCallTimeout
 	}
@@ -152,31 +143,44 @@ func newUpstream(spec UpstreamSpec, log *slog.Logger, hooks upstreamHooks) *upst
 	if spec.Isolation == "" {
 		spec.Isolation = IsolationShared
 	}
+	log := env.log.With("upstream", spec.Name)
 	u := &upstream{
-		spec:         spec,
-		log:          log.With("upstream", spec.Name),
-		sdkLog:       log.With("upstream", spec.Name, "component", "go-sdk"),
-		hooks:        hooks,
-		firstDone:    make(chan struct{}),
-		refresh:      make(chan struct{}, 1),
-		state:        StateConnecting,
-		since:        time.Now(),
-		sessionConns: map[*mcp.ServerSession]*sessionConn{},
-		subs:         map[string]int{},
+		spec:      spec,
+		log:       log,
+		env:       env,
+		asks:      newInterest(),
+		progress:  &progressRelay{log: log},
+		firstDone: make(chan struct{}),
+		refresh:   make(chan struct{}, 1),
+		isoReady:  make(chan struct{}),
+		state:     StateConnecting,
+		since:     time.Now(),
 	}
-	if spec.MaxConcurrency > 0 {
-		u.slots = make(chan struct{}, spec.MaxConcurrency)
-	}
-	u.breaker = newBreaker(spec.Name, spec.Breaker, func(from, to gobreaker.State) {
+	u.guard = newGuard(spec, log, func(from, to gobreaker.State) {
 		level := slog.LevelWarn
 		if to == gobreaker.StateClosed {
 			level = slog.LevelInfo
 		}
-		u.log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
-		if hooks.breakerChanged != nil {
-			hooks.breakerChanged(to.String())
-		}
+		log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
+		env.obs.BreakerState(spec.Name, to.String())
 	})
+	u.dialCfg = &dialConfig{
+		upstream:    spec.Name,
+		transport:   spec.NewTransport,
+		initTimeout: spec.InitTimeout,
+		impl:        env.impl,
+		caps:        env.caps,
+		log:         log,
+		sdkLog:      log.With("component", "go-sdk"),
+		down:        env.down,
+		progress:    u.progress,
+		onListChanged: func() {
+			select {
+			case u.refresh <- struct{}{}:
+			default:
+			}
+		},
+	}
 	return u
 }
 
@@ -188,10 +192,13 @@ func (u *upstream) toolAllowed(name string) bool {
 }
 
 // run connects, serves and reconnects until ctx is done. It returns after
-// every connection, shared and isolated, is closed.
+// every session, shared and isolated, is closed.
 func (u *upstream) run(ctx context.Context) {
-	u.ctx = ctx
-	defer u.conns.Wait()
+	u.iso = newIsolated(ctx, func(ctx context.Context, owner *mcp.ServerSession) (*session, error) {
+		return dial(ctx, u.dialCfg, owner)
+	})
+	close(u.isoReady)
+	defer u.iso.wait()
 	delay := backoffInitial
 	for {
 		started := time.Now()
@@ -200,7 +207,7 @@ func (u *upstream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		u.recordConnection(false)
+		u.guard.recordConnection(false)
 		u.setDown(err)
 		if time.Since(started) > backoffReset {
 			delay = backoffInitial
@@ -217,7 +224,7 @@ func (u *upstream) run(ctx context.Context) {
 		u.restarts++
 		u.state = StateConnecting
 		u.mu.Unlock()
-		u.hooks.restarted()
+		u.env.obs.UpstreamRestart(u.spec.Name)
 	}
 }
 
@@ -230,132 +237,46 @@ func (u *upstream) finishFirst(err error) {
 	})
 }
 
-// connectAndServe makes the shared connection, lists the upstream's
-// features, and then serves list_changed refreshes until the connection ends.
+// connectAndServe makes the shared session, lists the upstream's features,
+// and then serves list_changed re-lists until the session ends.
 func (u *upstream) connectAndServe(ctx context.Context) error {
-	c, err := u.connect(ctx, nil)
+	s, err := dial(ctx, u.dialCfg, nil)
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer s.close()
 	ictx, icancel := context.WithTimeout(ctx, u.spec.InitTimeout)
-	l, err := u.listAll(ictx, c.cs)
+	l, err := listAll(ictx, s.cs, u.log)
 	icancel()
 	if err != nil {
 		return fmt.Errorf("listing: %w", err)
 	}
-	u.restore(ctx, c)
-	init := c.cs.InitializeResult()
+	u.asks.restore(ctx, s.cs, u.log)
+	init := s.cs.InitializeResult()
+	u.lists.Store(l)
 	u.mu.Lock()
-	u.shared, u.lists, u.state, u.since, u.lastErr = c, l, StateUp, time.Now(), ""
+	u.shared, u.state, u.since, u.lastErr = s, StateUp, time.Now(), ""
 	u.mu.Unlock()
 	u.log.Info("upstream connected", "server", init.ServerInfo.Name, "protocol", init.ProtocolVersion,
 		"tools", len(l.tools), "prompts", len(l.prompts), "resources", len(l.resources), "resource_templates", len(l.templates))
-	u.hooks.changed()
-	u.hooks.state(true)
-	u.recordConnection(true)
+	u.env.changed(u.spec.Name)
+	u.env.obs.UpstreamState(u.spec.Name, true)
+	u.guard.recordConnection(true)
 	u.finishFirst(nil)
-	return u.serve(ctx, c)
+	return u.serve(ctx, s)
 }
 
-// connect starts a transport and initializes a session; owner is the
-// downstream session of an isolated connection, nil for the shared one. The
-// context given to the transport lives as long as the connection (the SSE
-// transport ties its event stream to it); the init timeout cancels it only if
-// initialization has not finished in time.
-func (u *upstream) connect(ctx context.Context, owner *mcp.ServerSession) (*conn, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(u.spec.InitTimeout, cancel)
-	t, err := u.spec.NewTransport(ctx)
-	if err != nil {
-		timer.Stop()
-		cancel()
-		return nil, err
-	}
-	wrapped := wireOrder(t)
-	if wrapped {
-		t = &progressTransport{Transport: t, u: u}
-	}
-	c := &conn{up: u, owner: owner, cancel: cancel, inflight: map[*inflightCall]struct{}{}}
-	opts := u.clientOptions(c, owner)
-	if !wrapped {
-		opts.ProgressNotificationHandler = func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			u.relayProgressParams(req.Params)
-		}
-	}
-	c.client = mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway", Version: Version}, opts)
-	c.client.AddReceivingMiddleware(rootsMiddleware(c))
-	cs, err := c.client.Connect(ctx, t, &mcp.ClientSessionOptions{ProtocolVersion: upstreamProtocolVersion})
-	if !timer.Stop() {
-		// The init timeout fired: even a session that just made it is
-		// cancelled, so report the timeout.
-		if cs != nil {
-			cs.Close()
-		}
-		cancel()
-		return nil, fmt.Errorf("initialize: no answer within %s", u.spec.InitTimeout)
-	}
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("initialize: %w", err)
-	}
-	c.cs = cs
-	return c, nil
-}
-
-// close ends the connection: the session (a stdio child is stopped) and its
-// context.
-func (c *conn) close() {
-	c.cs.Close()
-	c.cancel()
-}
-
-// restore re-applies what downstream clients asked of the upstream before a
-// reconnect: resource subscriptions and the log level.
-func (u *upstream) restore(ctx context.Context, c *conn) {
-	u.mu.Lock()
-	uris := make([]string, 0, len(u.subs))
-	for uri := range u.subs {
-		uris = append(uris, uri)
-	}
-	level := u.logLevel
-	u.mu.Unlock()
-	for _, uri := range uris {
-		if err := c.cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri}); err != nil {
-			u.log.Warn("re-subscribing after reconnect failed", "uri", uri, "err", err)
-		}
-	}
-	if level != "" {
-		if err := c.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level}); err != nil {
-			u.log.Debug("setting log level after reconnect failed", "err", err)
-		}
-	}
-}
-
-// signalRefresh asks for a re-list after a list_changed on the shared
-// connection (the one the catalog comes from).
-func (u *upstream) signalRefresh(c *conn) {
-	if c.owner != nil {
-		return
-	}
-	select {
-	case u.refresh <- struct{}{}:
-	default:
-	}
-}
-
-// serve waits for the connection to end, re-listing (debounced) on each
+// serve waits for the session to end, re-listing (debounced) on each
 // list_changed signal.
-func (u *upstream) serve(ctx context.Context, c *conn) error {
-	cs := c.cs
+func (u *upstream) serve(ctx context.Context, s *session) error {
 	ended := make(chan error, 1)
-	go func() { ended <- cs.Wait() }()
+	go func() { ended <- s.cs.Wait() }()
 	var debounce <-chan time.Time
 	var lastRelist time.Time
 	for {
 		select {
 		case <-ctx.Done():
-			c.close()
+			s.close()
 			<-ended
 			return ctx.Err()
 		case err := <-ended:
@@ -371,92 +292,15 @@ func (u *upstream) serve(ctx context.Context, c *conn) error {
 			debounce = nil
 			lastRelist = time.Now()
 			lctx, cancel := context.WithTimeout(ctx, u.spec.CallTimeout)
-			l, err := u.listAll(lctx, cs)
+			l, err := listAll(lctx, s.cs, u.log)
 			cancel()
 			if err != nil {
 				u.log.Warn("re-listing after list_changed failed", "err", err)
 				continue
 			}
-			u.mu.Lock()
-			u.lists = l
-			u.mu.Unlock()
-			u.hooks.changed()
+			u.lists.Store(l)
+			u.env.changed(u.spec.Name)
 		}
-	}
-}
-
-// listAll lists every feature the upstream advertises.
-func (u *upstream) listAll(ctx context.Context, cs *mcp.ClientSession) (*lists, error) {
-	caps := cs.InitializeResult().Capabilities
-	l := &lists{}
-	var err error
-	if caps != nil && caps.Tools != nil {
-		if l.tools, err = listPages(ctx, u, "tools/list", func(c string) ([]*mcp.Tool, string, error) {
-			r, err := cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: c})
-			if err != nil {
-				return nil, "", err
-			}
-			return r.Tools, r.NextCursor, nil
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if caps != nil && caps.Prompts != nil {
-		if l.prompts, err = listPages(ctx, u, "prompts/list", func(c string) ([]*mcp.Prompt, string, error) {
-			r, err := cs.ListPrompts(ctx, &mcp.ListPromptsParams{Cursor: c})
-			if err != nil {
-				return nil, "", err
-			}
-			return r.Prompts, r.NextCursor, nil
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if caps != nil && caps.Resources != nil {
-		if l.resources, err = listPages(ctx, u, "resources/list", func(c string) ([]*mcp.Resource, string, error) {
-			r, err := cs.ListResources(ctx, &mcp.ListResourcesParams{Cursor: c})
-			if err != nil {
-				return nil, "", err
-			}
-			return r.Resources, r.NextCursor, nil
-		}); err != nil {
-			return nil, err
-		}
-		if l.templates, err = listPages(ctx, u, "resources/templates/list", func(c string) ([]*mcp.ResourceTemplate, string, error) {
-			r, err := cs.ListResourceTemplates(ctx, &mcp.ListResourceTemplatesParams{Cursor: c})
-			if err != nil {
-				return nil, "", err
-			}
-			return r.ResourceTemplates, r.NextCursor, nil
-		}); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
-}
-
-// listPages follows cursors, stopping at maxListPages or a repeated cursor
-// with what it has and a warning: an upstream cannot keep the gateway paging
-// forever.
-func listPages[T any](ctx context.Context, u *upstream, method string, page func(cursor string) ([]T, string, error)) ([]T, error) {
-	var all []T
-	seen := map[string]bool{}
-	cursor := ""
-	for i := 0; ; i++ {
-		items, next, err := page(cursor)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", method, err)
-		}
-		all = append(all, items...)
-		if next == "" {
-			return all, nil
-		}
-		if seen[next] || i+1 >= maxListPages {
-			u.log.Warn("upstream pagination stopped early", "method", method, "pages", i+1, "items", len(all))
-			return all, nil
-		}
-		seen[next] = true
-		cursor = next
 	}
 }
 
@@ -465,96 +309,72 @@ func (u *upstream) setDown(err error) {
 	if err != nil {
 		msg = err.Error()
 	}
+	u.lists.Store(nil)
 	u.mu.Lock()
-	u.shared, u.lists, u.state, u.since, u.lastErr = nil, nil, StateDown, time.Now(), msg
+	u.shared, u.state, u.since, u.lastErr = nil, StateDown, time.Now(), msg
 	u.mu.Unlock()
-	u.hooks.changed()
-	u.hooks.state(false)
+	u.env.changed(u.spec.Name)
+	u.env.obs.UpstreamState(u.spec.Name, false)
 }
 
-// current returns the shared connection, or an error naming the upstream.
-func (u *upstream) current() (*conn, error) {
+// current returns the shared session, or an error naming the upstream.
+func (u *upstream) current() (*session, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.shared == nil {
-		return nil, &UnavailableError{Upstream: u.spec.Name, State: u.state, LastError: u.lastErr}
+		return nil, fault.Unavailable(u.spec.Name, string(u.state), errors.New(u.lastErr))
 	}
 	return u.shared, nil
 }
 
-// connFor returns the connection a downstream session's request goes to:
-// the shared one, or with isolation "session" that session's own, made on
-// first use and closed when either side ends.
-func (u *upstream) connFor(ss *mcp.ServerSession) (*conn, error) {
+// sessionFor returns the session a downstream session's request goes to:
+// the shared one, or with isolation "session" that session's own.
+func (u *upstream) sessionFor(ss *mcp.ServerSession) (*session, error) {
 	shared, err := u.current()
 	if err != nil || u.spec.Isolation != IsolationSession || ss == nil {
 		return shared, err
 	}
-	u.mu.Lock()
-	e, ok := u.sessionConns[ss]
-	if !ok {
-		e = &sessionConn{ready: make(chan struct{})}
-		u.sessionConns[ss] = e
+	<-u.isoReady // the shared session exists, so run has started
+	s, err := u.iso.get(ss)
+	if err == nil {
+		u.log.Debug("isolated connection ready", "session", ss.ID())
 	}
-	u.mu.Unlock()
-	if ok {
-		<-e.ready // bounded by the init timeout
-		return e.c, e.err
-	}
-	e.c, e.err = u.connect(u.ctx, ss)
-	close(e.ready)
-	if e.err != nil {
-		u.dropSessionConn(ss, e)
-		return nil, fmt.Errorf("isolated connection: %w", e.err)
-	}
-	u.log.Debug("isolated connection made", "session", ss.ID())
-	u.conns.Add(1)
-	go u.watchSessionConn(ss, e)
-	return e.c, nil
+	return s, err
 }
 
-// watchSessionConn closes an isolated connection when its downstream session
-// ends, the connection itself ends, or the upstream shuts down.
-func (u *upstream) watchSessionConn(ss *mcp.ServerSession, e *sessionConn) {
-	defer u.conns.Done()
-	downstream := make(chan struct{})
-	go func() { ss.Wait(); close(downstream) }()
-	upstream := make(chan struct{})
-	go func() { e.c.cs.Wait(); close(upstream) }()
-	select {
-	case <-downstream:
-	case <-upstream:
-	case <-u.ctx.Done():
+// sessionOf returns the session a downstream session uses if it has one: its
+// own with isolation "session" (if made yet), else the shared one.
+func (u *upstream) sessionOf(ss *mcp.ServerSession) *session {
+	if u.spec.Isolation == IsolationSession {
+		select {
+		case <-u.isoReady:
+			return u.iso.made(ss)
+		default:
+			return nil
+		}
 	}
-	u.dropSessionConn(ss, e)
-	e.c.close()
-	<-upstream
+	s, _ := u.current()
+	return s
 }
 
-func (u *upstream) dropSessionConn(ss *mcp.ServerSession, e *sessionConn) {
-	u.mu.Lock()
-	if u.sessionConns[ss] == e {
-		delete(u.sessionConns, ss)
-	}
-	u.mu.Unlock()
-}
-
-func (u *upstream) snapshot() (*lists, State) {
+// connState returns the upstream's connection state.
+func (u *upstream) connState() State {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.lists, u.state
+	return u.state
 }
 
 func (u *upstream) status() UpstreamStatus {
+	l := u.lists.Load()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	st := UpstreamStatus{
 		Name: u.spec.Name, Transport: u.spec.Kind, Required: u.spec.Required, State: u.state,
-		Since: u.since, Restarts: u.restarts, LastError: u.lastErr, Breaker: u.breakerState(),
+		Since: u.since, Restarts: u.restarts, LastError: u.lastErr, Breaker: u.guard.breakerState(),
 	}
-	if u.lists != nil {
-		st.Tools, st.Prompts = len(u.lists.tools), len(u.lists.prompts)
-		st.Resources, st.Templates = len(u.lists.resources), len(u.lists.templates)
+	if l != nil {
+		st.Tools, st.Prompts = len(l.tools), len(l.prompts)
+		st.Resources, st.Templates = len(l.resources), len(l.templates)
 	}
 	if u.shared != nil {
 		if init := u.shared.cs.InitializeResult(); init != nil {

@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -100,7 +100,7 @@ func (v *view) rebuild() {
 	defer v.mu.Unlock()
 	var srcs []source
 	for _, u := range v.sources {
-		l, _ := u.snapshot()
+		l := u.lists.Load()
 		prefix := ""
 		if v.prefixed {
 			prefix = u.spec.Prefix
@@ -241,7 +241,7 @@ func listPage[T any](v *view, items []T, cursor string, key func(T) string, resu
 	if cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(cursor)
 		if err != nil {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid cursor"}
+			return nil, fault.Wire(fault.InvalidParams("invalid cursor"))
 		}
 		last := string(b)
 		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > last })
@@ -284,25 +284,27 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	tracePolicy(ctx, start, p, name, route, ok, allowed) // Tracing (issue 7): the decision as a child span
 	switch {
 	case !ok:
-		err = fmt.Errorf("%w %q", ErrUnknownTool, name)
+		err = fault.UnknownTool(name)
 	case !allowed:
 		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
-		err = &DeniedError{Identity: p.Name, What: fmt.Sprintf("tool %q", name)}
+		err = fault.Denied(p.Name, fmt.Sprintf("tool %q", name))
 	default:
 		rec.Upstream, rec.UpstreamTool = route.up.spec.Name, route.original
 		idempotent := route.tool.Annotations != nil && route.tool.Annotations.IdempotentHint
 		res, err = route.up.callTool(ctx, req, route.original, idempotent)
 	}
 	rec.Duration = time.Since(start)
-	rec.Outcome = outcomeOf(err)
+	cls := fault.Classify(err)
+	rec.Outcome = cls.Outcome
 	if err == nil && res.IsError {
-		rec.Outcome = OutcomeError
+		rec.Outcome = fault.OutcomeError
 	}
+	noteOutcome(ctx, rec.Outcome)
 	v.obs.Request("tools/call", rec.Upstream, rec.Outcome, rec.Duration)
 	v.obs.ToolCall(rec)
 	if err != nil {
 		v.log.Debug("tools/call failed", "upstream", rec.Upstream, "tool", rec.UpstreamTool, "err", err)
-		return nil, toWireError(rec.Upstream, err)
+		return nil, fault.WireFor(rec.Upstream, err)
 	}
 	return res, nil
 }
@@ -311,16 +313,16 @@ func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Re
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.promptRoutes[req.Params.Name]; return ok })
 	route, ok := cat.promptRoutes[req.Params.Name]
 	if !ok {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
+		return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown prompt %q", req.Params.Name)))
 	}
-	return observe(v, "prompts/get", route.up, req, func() (*mcp.GetPromptResult, error) {
+	return observe(v, ctx, "prompts/get", route.up, req, func() (*mcp.GetPromptResult, error) {
 		return route.up.getPrompt(ctx, req, route.original)
 	})
 }
 
 // observe checks that the caller may read from the upstream, runs f, and
 // reports the request to the observer.
-func observe[R mcp.Result](v *view, method string, up *upstream, req mcp.Request, f func() (R, error)) (mcp.Result, error) {
+func observe[R mcp.Result](v *view, ctx context.Context, method string, up *upstream, req mcp.Request, f func() (R, error)) (mcp.Result, error) {
 	start := time.Now()
 	p := v.principal(req)
 	var res R
@@ -328,11 +330,13 @@ func observe[R mcp.Result](v *view, method string, up *upstream, req mcp.Request
 	if p.mayRead(up.spec.Name) {
 		res, err = f()
 	} else {
-		err = &DeniedError{Identity: p.Name, What: method + " on upstream " + strconv.Quote(up.spec.Name)}
+		err = fault.Denied(p.Name, method+" on upstream "+strconv.Quote(up.spec.Name))
 	}
-	v.obs.Request(method, up.spec.Name, outcomeOf(err), time.Since(start))
+	outcome := fault.Classify(err).Outcome
+	noteOutcome(ctx, outcome)
+	v.obs.Request(method, up.spec.Name, outcome, time.Since(start))
 	if err != nil {
-		return nil, toWireError(up.spec.Name, err)
+		return nil, fault.WireFor(up.spec.Name, err)
 	}
 	return res, nil
 }
@@ -341,9 +345,9 @@ func (v *view) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.resourceUpstream(req.Params.URI); return ok })
 	up, ok := cat.resourceUpstream(req.Params.URI)
 	if !ok {
-		return nil, mcp.ResourceNotFoundError(req.Params.URI)
+		return nil, fault.Wire(fault.ResourceNotFound(req.Params.URI))
 	}
-	return observe(v, "resources/read", up, req, func() (*mcp.ReadResourceResult, error) {
+	return observe(v, ctx, "resources/read", up, req, func() (*mcp.ReadResourceResult, error) {
 		return up.readResource(ctx, req)
 	})
 }
@@ -355,7 +359,10 @@ func (v *view) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
 	if err != nil {
 		return err
 	}
-	return toWireError(up.spec.Name, up.subscribe(ctx, req.Session, req.Params.URI))
+	if err := up.subscribe(ctx, req.Session, req.Params.URI); err != nil {
+		return fault.WireFor(up.spec.Name, err)
+	}
+	return nil
 }
 
 func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
@@ -363,7 +370,10 @@ func (v *view) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) err
 	if err != nil {
 		return err
 	}
-	return toWireError(up.spec.Name, up.unsubscribe(ctx, req.Session, req.Params.URI))
+	if err := up.unsubscribe(ctx, req.Session, req.Params.URI); err != nil {
+		return fault.WireFor(up.spec.Name, err)
+	}
+	return nil
 }
 
 // resourceFor routes a resource URI for a request that acts on it: the
@@ -373,10 +383,10 @@ func (v *view) resourceFor(ctx context.Context, req mcp.Request, uri, method str
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.resourceUpstream(uri); return ok })
 	up, ok := cat.resourceUpstream(uri)
 	if !ok {
-		return nil, mcp.ResourceNotFoundError(uri)
+		return nil, fault.Wire(fault.ResourceNotFound(uri))
 	}
 	if p := v.principal(req); !p.mayRead(up.spec.Name) {
-		return nil, toWireError(up.spec.Name, &DeniedError{Identity: p.Name, What: method + " on upstream " + strconv.Quote(up.spec.Name)})
+		return nil, fault.Wire(fault.Denied(p.Name, method+" on upstream "+strconv.Quote(up.spec.Name)))
 	}
 	return up, nil
 }
@@ -386,7 +396,7 @@ func (v *view) resourceFor(ctx context.Context, req mcp.Request, uri, method str
 func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
 	ref := req.Params.Ref
 	if ref == nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "missing ref"}
+		return nil, fault.Wire(fault.InvalidParams("missing ref"))
 	}
 	cat := v.cat.Load()
 	var up *upstream
@@ -395,7 +405,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	case "ref/prompt":
 		route, ok := cat.promptRoutes[ref.Name]
 		if !ok {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", ref.Name)}
+			return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown prompt %q", ref.Name)))
 		}
 		up = route.up
 		params.Ref = &mcp.CompleteReference{Type: ref.Type, Name: route.original}
@@ -405,18 +415,18 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 			u, ok = cat.resourceUpstream(ref.URI)
 		}
 		if !ok {
-			return nil, mcp.ResourceNotFoundError(ref.URI)
+			return nil, fault.Wire(fault.ResourceNotFound(ref.URI))
 		}
 		up = u
 	default:
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown ref type %q", ref.Type)}
+		return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown ref type %q", ref.Type)))
 	}
 	if p := v.principal(req); !p.mayRead(up.spec.Name) {
-		return nil, toWireError(up.spec.Name, &DeniedError{Identity: p.Name, What: "completion/complete on upstream " + strconv.Quote(up.spec.Name)})
+		return nil, fault.Wire(fault.Denied(p.Name, "completion/complete on upstream "+strconv.Quote(up.spec.Name)))
 	}
 	res, err := up.complete(ctx, req.Session, &params)
 	if err != nil {
-		return nil, toWireError(up.spec.Name, err)
+		return nil, fault.WireFor(up.spec.Name, err)
 	}
 	return res, nil
 }

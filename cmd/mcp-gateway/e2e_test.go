@@ -378,3 +378,18 @@ func TestRelativeCommandPaths(t *testing.T) {
 	require.Equal(t, 0, code, "stderr: %s", &stderr)
 	assert.Contains(t, stdout.String(), `\"cwd\":\"`+dir+`/work\"`)
 }
+
+// TestCLIAdvertisesNoClientCapabilities runs `tools` against an upstream
+// that asks for roots as soon as it is initialized, as server-filesystem
+// does: the CLI has no client that could answer, so the upstream is not told
+// the gateway could, never asks, and nothing is refused.
+func TestCLIAdvertisesNoClientCapabilities(t *testing.T) {
+	needBins(t)
+	cfg := writeConfig(t, map[string]any{"mcpServers": map[string]any{"fs": echoUpstream("fs", "--roots-on-init")}})
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"tools", "--config", cfg, "--log-level", "info"}, io.NopCloser(strings.NewReader("")), &stdout, &stderr)
+	require.Equal(t, 0, code, "stderr: %s", &stderr)
+	assert.Contains(t, stdout.String(), "fs__echo")
+	assert.Contains(t, stderr.String(), "client declared no roots", "the upstream saw no roots capability")
+	assert.NotContains(t, stderr.String(), "refused a server-to-client request")
+}

@@ -90,7 +90,11 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 	if err != nil {
 		return err
 	}
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggregatorOptions(cfg, logger, authn, nil, nil))
+	opts := aggregatorOptions(cfg, logger, authn, nil, nil)
+	// No client here can answer an upstream's sampling, elicitation or
+	// roots requests, so upstreams are not told the gateway could.
+	opts.ClientCapabilities = &mcp.ClientCapabilities{}
+	agg, err := aggregator.New(upstreamSpecs(cfg, logger), opts)
 	if err != nil {
 		return err
 	}

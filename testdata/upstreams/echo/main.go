@@ -66,6 +66,7 @@ type options struct {
 	longNames   bool
 	badSchema   bool
 	stderrNoise bool
+	rootsOnInit bool
 	verbose     bool
 }
 
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.longNames, "long-names", false, "also register a 100-character tool name and a dotted one")
 	fs.BoolVar(&o.badSchema, "bad-schema", false, `also list a tool whose input schema is {"type":"string"}`)
 	fs.BoolVar(&o.stderrNoise, "stderr-noise", false, "write a line to stderr for every message received")
+	fs.BoolVar(&o.rootsOnInit, "roots-on-init", false, "ask the client for roots/list when it is initialized, if it declared roots (as server-filesystem does)")
 	fs.BoolVar(&o.verbose, "v", false, "log SDK activity to stderr")
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
@@ -116,8 +118,13 @@ func newServer(o options, logger *slog.Logger, stderr io.Writer) *echoServer {
 	}
 	// Capabilities is nil: logging is advertised (the SDK default) and tools,
 	// resources (with subscribe), prompts and completions are inferred.
+	var initialized func(context.Context, *mcp.InitializedRequest)
+	if o.rootsOnInit {
+		initialized = e.rootsOnInit
+	}
 	e.srv = mcp.NewServer(&mcp.Implementation{Name: o.name, Version: "test"}, &mcp.ServerOptions{
 		Logger:                    sdkLogger,
+		InitializedHandler:        initialized,
 		PageSize:                  o.pageSize,
 		SupportedProtocolVersions: serve.ProtocolVersions(),
 		CompletionHandler:         e.complete,
@@ -146,6 +153,24 @@ func newServer(o options, logger *slog.Logger, stderr io.Writer) *echoServer {
 		e.srv.AddReceivingMiddleware(e.noise)
 	}
 	return e
+}
+
+// rootsOnInit asks a client that declared roots for them, as soon as it is
+// initialized, and logs what it got.
+func (e *echoServer) rootsOnInit(_ context.Context, req *mcp.InitializedRequest) {
+	init := req.Session.InitializeParams()
+	if init == nil || init.Capabilities == nil || init.Capabilities.RootsV2 == nil {
+		e.logger.Info("client declared no roots; not asking")
+		return
+	}
+	go func() {
+		res, err := req.Session.ListRoots(context.Background(), nil)
+		if err != nil {
+			e.logger.Info("roots/list failed", "err", err)
+			return
+		}
+		e.logger.Info("roots/list answered", "roots", len(res.Roots))
+	}()
 }
 
 // objectSchema is the input schema of generated and runtime-added tools.
