@@ -2,13 +2,11 @@ package aggregator
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,112 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/launch"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// FuzzLineFilter feeds arbitrary bytes through lineFilter with a fuzzed
-// buffer size and message cap. Its output must be exactly the input lines
-// that hold one JSON object or array, in order and unchanged, up to the
-// first line over the cap, which must end the read with ErrMessageTooLarge;
-// no message longer than the cap is ever passed on.
-//
-// Seeds: testdata/fuzz/FuzzLineFilter, written from lineFilterSeeds by
-// go test ./aggregator -run TestFuzzSeeds -update-seeds.
-func FuzzLineFilter(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte, size, capN uint16) {
-		bufSize := 16 + int(size%512)
-		limit := 1 + int(capN%1024)
-		lf := &lineFilter{r: bufio.NewReaderSize(bytes.NewReader(data), bufSize), max: limit, log: slog.New(slog.DiscardHandler)}
-
-		want, wantTooLarge := referenceLineFilter(data, limit)
-		var got [][]byte
-		var cur []byte
-		var readErr error
-		buf := make([]byte, 1+int(size%97)) // odd read sizes split messages
-		for i := 0; ; i++ {
-			require.Less(t, i, 4*len(data)+10, "Read does not make progress")
-			n, err := lf.Read(buf)
-			cur = append(cur, buf[:n]...)
-			// A message is passed on whole, one line at a time: cut the
-			// output at newlines.
-			for {
-				j := bytes.IndexByte(cur, '\n')
-				if j < 0 {
-					break
-				}
-				got = append(got, cur[:j+1])
-				cur = cur[j+1:]
-			}
-			if err != nil {
-				readErr = err
-				break
-			}
-		}
-		if len(cur) > 0 {
-			got = append(got, cur)
-		}
-		for _, m := range got {
-			require.LessOrEqual(t, len(m), limit, "a message over the cap was passed on: %.100q", m)
-		}
-		require.Equal(t, want, got, "buffer %d, cap %d", bufSize, limit)
-		if wantTooLarge {
-			require.ErrorIs(t, readErr, ErrMessageTooLarge)
-		} else {
-			require.ErrorIs(t, readErr, io.EOF)
-		}
-	})
-}
-
-// lineFilterSeed is one FuzzLineFilter input: the buffer is 16+size%512
-// bytes, the cap 1+max%1024.
-type lineFilterSeed struct {
-	data      string
-	size, max uint16
-}
-
-var lineFilterSeeds = map[string]lineFilterSeed{
-	"one-message":      {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n", 0, 100},
-	"banner-and-noise": {"banner\n{\"a\":1}\n  [1,2]\r\n{\"unterminated\":\nnot json\n{}", 0, 100},
-	"scalars":          {"\"string\"\n42\nnull\ntrue\n{\"a\":1} {\"b\":2}\n[]\n", 0, 200},
-	"long-noise":       {strings.Repeat("x", 300) + "\n{\"ok\":true}\n", 0, 1000},
-	"over-cap-in-loop": {"{\"long\":\"" + strings.Repeat("y", 200) + "\"}\n{}\n", 0, 100},
-	"blank-lines":      {"\n\n\r\n   \n{}\n", 0, 3},
-	"invalid-utf8":     {"{\"a\":\"\xff\"}\n{\"b\":\"\\u0000\"}\n", 0, 100},
-	"exact-cap":        {"{\"a\":\"" + strings.Repeat("x", 11) + "\"}\n{\"a\":\"" + strings.Repeat("x", 12) + "\"}\n{}\n", 0, 19},
-	"no-final-newline": {"{}\n[1]", 0, 100},
-	"cr-only":          {"{}\r{}\r\n", 0, 100},
-	// A line shorter than the buffer but longer than the cap.
-	"over-cap-within-buffer":       {"{\"long\":\"" + strings.Repeat("y", 200) + "\"}\n{}\n", 300, 100},
-	"over-cap-within-buffer-small": {"\t{\"a\":1}\n[]\n", 16, 6},
-}
-
-// referenceLineFilter returns the lines of data that hold a JSON-RPC message
-// (a JSON object or array naming "jsonrpc"), trailing blanks trimmed and one
-// newline added, stopping at the first line whose content is longer than max
-// (reported by the second result).
-func referenceLineFilter(data []byte, max int) ([][]byte, bool) {
-	var out [][]byte
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		line := data
-		if i >= 0 {
-			line = data[:i+1]
-		}
-		data = data[len(line):]
-		if len(bytes.TrimRight(line, "\r\n")) > max {
-			return out, true
-		}
-		// JSON whitespace is space, tab, CR and LF; the line has no LF but
-		// its last byte.
-		trimmed := bytes.TrimSpace(line)
-		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && bytes.Contains(trimmed, []byte(`"jsonrpc"`)) && json.Valid(trimmed) {
-			out = append(out, append(bytes.TrimRight(line, " \t\r\n"), '\n'))
-		}
-	}
-	return out, false
-}
 
 // fakeStdioUpstream is an upstream speaking MCP over newline-delimited JSON
 // on pipes, as a stdio child does: it answers initialize and the list and
@@ -130,22 +27,16 @@ func referenceLineFilter(data []byte, max int) ([][]byte, bool) {
 // notifications/initialized writes noise, verbatim, as if between messages.
 type fakeStdioUpstream struct {
 	noise []byte
-	max   int // lineFilter's cap
+	max   int // the message cap
 }
 
-// transport returns a transport to a new instance, read through lineFilter
-// as CommandTransport reads a child.
+// transport returns a transport to a new instance, read as
+// launch.CommandTransport reads a child.
 func (f *fakeStdioUpstream) transport(context.Context) (mcp.Transport, error) {
 	inR, inW := io.Pipe()   // gateway → upstream
 	outR, outW := io.Pipe() // upstream → gateway
 	go f.serve(inR, outW)
-	lf := &lineFilter{r: bufio.NewReaderSize(outR, 64<<10), max: f.max, log: slog.New(slog.DiscardHandler)}
-	return &mcp.IOTransport{Reader: readCloser{lf, outR}, Writer: inW, MaxLineLength: f.max}, nil
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
+	return &launch.PipeTransport{Reader: outR, Writer: inW, MaxMessageBytes: f.max}, nil
 }
 
 func (f *fakeStdioUpstream) serve(in *io.PipeReader, out *io.PipeWriter) {
@@ -280,8 +171,9 @@ func FuzzUpstreamMessages(f *testing.F) {
 }
 
 // TestUpstreamNoiseLines checks that lines a stdio upstream must not print
-// but often does are dropped without ending the connection (lineFilter's
-// purpose), so that the next call is answered on the same connection.
+// but often does are dropped without ending the connection (what
+// launch.PipeTransport is for), so that the next call is answered on the
+// same connection.
 func TestUpstreamNoiseLines(t *testing.T) {
 	for _, tc := range []struct{ doc, line string }{
 		{"banner", "Server started on stdio"},
@@ -324,10 +216,7 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite the seed corpora und
 // TestFuzzSeeds checks that the seed corpora under testdata/fuzz match the
 // seed tables of this file; -update-seeds rewrites them.
 func TestFuzzSeeds(t *testing.T) {
-	corpora := map[string]map[string][]byte{"FuzzLineFilter": {}, "FuzzUpstreamMessages": {}}
-	for name, s := range lineFilterSeeds {
-		corpora["FuzzLineFilter"][name] = marshalCorpus([]byte(s.data), s.size, s.max)
-	}
+	corpora := map[string]map[string][]byte{"FuzzUpstreamMessages": {}}
 	for name, s := range upstreamNoiseSeeds {
 		corpora["FuzzUpstreamMessages"][name] = marshalCorpus([]byte(s))
 	}

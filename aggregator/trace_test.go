@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcp-gateway/mcp-gateway/launch"
+
 	"github.com/mcp-gateway/mcp-gateway/fault"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -252,7 +254,7 @@ func TestTraceHTTPUpstream(t *testing.T) {
 	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
 	t.Cleanup(ts.Close)
 	spec := UpstreamSpec{Name: "web", Prefix: "web", Kind: "http",
-		NewTransport: StaticTransport(NewHTTPTransport(ts.URL, HTTPTransportOptions{Headers: map[string]string{"X-Upstream-Key": "k"}}))}
+		NewTransport: launch.StaticTransport(launch.NewHTTPTransport(ts.URL, launch.HTTPTransportOptions{Headers: map[string]string{"X-Upstream-Key": "k"}}))}
 	agg := startAggregator(t, []UpstreamSpec{spec}, &Options{TracerProvider: tp})
 	cs := connect(t, agg.Server(), nil)
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "web__echo"})

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -33,9 +32,7 @@ type proc struct {
 func startProc(name string, argv, env []string, findAddr func(line string) (string, bool)) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
-	// If the harness dies, its servers get SIGTERM (the gateway then ends
-	// its own children) instead of lingering.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.SysProcAttr = dieWithHarness()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -80,12 +77,12 @@ func (p *proc) pid() int { return p.cmd.Process.Pid }
 // url is its streamable HTTP endpoint.
 func (p *proc) url() string { return "http://" + p.addr + "/mcp" }
 
-// stop sends SIGTERM, and SIGKILL if the process is still there after 10s.
+// stop asks the process to stop, and kills it if it is still there after 10s.
 func (p *proc) stop() {
 	if p == nil {
 		return
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	askToStop(p.cmd.Process)
 	select {
 	case <-p.exited:
 	case <-time.After(10 * time.Second):

@@ -924,7 +924,7 @@ func TestFaultGrandchild(t *testing.T) {
 	t.Cleanup(func() {
 		for _, r := range readState(t, state) {
 			if r.kind == "grandchild" && len(r.ints) == 2 {
-				syscall.Kill(int(r.ints[1]), syscall.SIGKILL)
+				killPID(int(r.ints[1]))
 			}
 		}
 	})
@@ -965,7 +965,7 @@ func TestFaultGrandchild(t *testing.T) {
 			}
 			return nil
 		})
-		require.NoError(t, syscall.Kill(p0.Self, syscall.SIGKILL))
+		require.NoError(t, killPID(p0.Self))
 		killed = time.Now()
 		o := <-inflight
 		sinceKill := time.Since(killed)
@@ -975,7 +975,7 @@ func TestFaultGrandchild(t *testing.T) {
 		assert.Less(t, sinceKill, time.Second, "in-flight call not failed within 1s of the upstream's death")
 	})
 	if processAlive(p0.Self) { // the subtest stopped before the kill
-		require.NoError(t, syscall.Kill(p0.Self, syscall.SIGKILL))
+		require.NoError(t, killPID(p0.Self))
 	}
 	var p1 pids
 	took := eventually(t, 5*time.Second, "grand restarted after kill -9", func() error {
@@ -996,7 +996,7 @@ func TestFaultGrandchild(t *testing.T) {
 	// itself (no write to the dead child's stdin to fail) and restart it.
 	downs := func() int { return len(g.log.Lines(upstreamField("grand"), "upstream unavailable")) }
 	before := downs()
-	require.NoError(t, syscall.Kill(p1.Self, syscall.SIGKILL))
+	require.NoError(t, killPID(p1.Self))
 	t.Run("death noticed without traffic within 2s", func(t *testing.T) {
 		took := eventually(t, 2*time.Second, "gateway noticed grand's death", func() error {
 			if downs() == before {

@@ -143,8 +143,7 @@ func runClientMJS(t *testing.T, e *interopEnv, args []string, spec any) ([]byte,
 	cmd.Dir = e.dir
 	// The client and, in stdio mode, the gateway it starts share a process
 	// group, so a deadline kills both.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	ownGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
 	var stdout bytes.Buffer
 	stderr := &syncBuffer{}

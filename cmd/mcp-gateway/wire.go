@@ -13,6 +13,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/launch"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -58,7 +59,7 @@ func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.Upstrea
 func newTransportFunc(u *config.Upstream, maxMessage int, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
 	switch u.Transport {
 	case "stdio":
-		t := &aggregator.CommandTransport{
+		t := &launch.CommandTransport{
 			Path:            u.Command,
 			Args:            u.Args,
 			Env:             childEnv(os.LookupEnv, u.Env),
@@ -66,9 +67,9 @@ func newTransportFunc(u *config.Upstream, maxMessage int, logger *slog.Logger) f
 			Logger:          logger,
 			MaxMessageBytes: maxMessage,
 		}
-		return aggregator.StaticTransport(t)
+		return launch.StaticTransport(t)
 	case "http", "sse":
-		return aggregator.StaticTransport(aggregator.NewHTTPTransport(u.URL, aggregator.HTTPTransportOptions{
+		return launch.StaticTransport(launch.NewHTTPTransport(u.URL, launch.HTTPTransportOptions{
 			SSE:             u.Transport == "sse",
 			Headers:         u.Headers,
 			MaxMessageBytes: maxMessage,

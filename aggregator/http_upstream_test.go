@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/launch"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,7 +33,7 @@ func TestHTTPUpstreamResponseCap(t *testing.T) {
 		}
 	})
 	spec := UpstreamSpec{Name: "big", Prefix: "big", Kind: "http",
-		NewTransport: StaticTransport(NewHTTPTransport(ts.URL, HTTPTransportOptions{MaxMessageBytes: 16 << 10}))}
+		NewTransport: launch.StaticTransport(launch.NewHTTPTransport(ts.URL, launch.HTTPTransportOptions{MaxMessageBytes: 16 << 10}))}
 	agg := startAggregator(t, []UpstreamSpec{spec}, nil)
 	cs := connect(t, agg.Server(), nil)
 	_, e := callErr(cs, "big__big")

@@ -1,12 +1,12 @@
-package aggregator
+package launch
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -50,7 +50,9 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 }
 
 // headerRoundTripper adds fixed headers to every request, and the W3C trace
-// context of the request's span when it is traced.
+// context (traceparent, tracestate) of the span in the request's context
+// when there is one: the caller's span for the upstream call, so the
+// upstream's spans join the gateway's trace.
 type headerRoundTripper struct {
 	headers map[string]string
 	base    http.RoundTripper
@@ -58,14 +60,14 @@ type headerRoundTripper struct {
 }
 
 func (h *headerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	traced := trace.SpanContextFromContext(r.Context()).IsValid() // Tracing (issue 7)
+	traced := trace.SpanContextFromContext(r.Context()).IsValid()
 	if len(h.headers) > 0 || traced {
 		r = r.Clone(r.Context())
 		for k, v := range h.headers {
 			r.Header.Set(k, v)
 		}
-		if traced {
-			injectTraceHeader(r) // Tracing (issue 7): after the fixed headers, so the call's context wins
+		if traced { // after the fixed headers, so the call's context wins
+			propagation.TraceContext{}.Inject(r.Context(), propagation.HeaderCarrier(r.Header))
 		}
 	}
 	resp, err := h.base.RoundTrip(r)
@@ -86,10 +88,10 @@ type cappedBody struct {
 }
 
 func (c *cappedBody) Read(p []byte) (int, error) {
-	if c.left <= 0 {
-		return 0, ErrMessageTooLarge
+	if len(p) == 0 {
+		return 0, nil
 	}
-	if int64(len(p)) > c.left {
+	if int64(len(p)) > c.left+1 {
 		p = p[:c.left+1] // one byte past the cap tells "exactly at" from "over"
 	}
 	n, err := c.ReadCloser.Read(p)
@@ -98,9 +100,4 @@ func (c *cappedBody) Read(p []byte) (int, error) {
 		return n, ErrMessageTooLarge
 	}
 	return n, err
-}
-
-// StaticTransport adapts a fixed transport to UpstreamSpec.NewTransport.
-func StaticTransport(t mcp.Transport) func(context.Context) (mcp.Transport, error) {
-	return func(context.Context) (mcp.Transport, error) { return t, nil }
 }
