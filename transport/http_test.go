@@ -642,7 +642,9 @@ func TestSlowloris(t *testing.T) {
 	addr, _ := startServe(t, testOptions(newToolServer(&calls)))
 	const slow = 50
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: " + strings.Repeat("s", 100)
+	const rounds = 4 // the slow connections' bytes, one a second, that legitimate calls are made among
 	stop := make(chan struct{})
+	wrote := make(chan struct{}, slow*rounds) // a slow connection sent a byte
 	var wg sync.WaitGroup
 	var open atomic.Int64
 	for range slow {
@@ -659,6 +661,10 @@ func TestSlowloris(t *testing.T) {
 					return // closed by the server
 				}
 				select {
+				case wrote <- struct{}{}:
+				default: // the test has all the bytes it waits for
+				}
+				select {
 				case <-stop:
 					return
 				case <-tick.C:
@@ -673,13 +679,24 @@ func TestSlowloris(t *testing.T) {
 
 	c := newClient(t, testHTTPClient(t), "http://"+addr+"/mcp")
 	c.initialize()
-	deadline := time.Now().Add(3 * time.Second)
+	// After each round of bytes from every slow connection (a second apart,
+	// so they are over three seconds into their headers by the end), a few
+	// legitimate calls.
 	n := 0
-	for ; time.Now().Before(deadline); n++ {
-		start := time.Now()
-		c.mustEcho()
-		assert.Less(t, time.Since(start), 2*time.Second, "a legitimate call was slow while slow connections were open")
-		time.Sleep(50 * time.Millisecond)
+	for round := range rounds {
+		for range slow {
+			select {
+			case <-wrote:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: the slow connections stopped sending (%d open)", round+1, open.Load())
+			}
+		}
+		for range 5 {
+			start := time.Now()
+			c.mustEcho()
+			assert.Less(t, time.Since(start), 2*time.Second, "a legitimate call was slow while slow connections were open")
+			n++
+		}
 	}
 	assert.Equal(t, int64(slow), open.Load(), "slow connections ended before the test (expected to be held up to ReadHeaderTimeout)")
 	assert.Equal(t, int64(n), calls.Load())

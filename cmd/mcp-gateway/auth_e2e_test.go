@@ -934,6 +934,8 @@ func aeFlowAgentTokens(t *testing.T, g *aeGateway) {
 	assert.True(t, short.ExpiresAt.Before(time.Now().Add(5*time.Second)), "ttl 2s: expires_at %s", short.ExpiresAt)
 	shortHdr := map[string]string{"X-Agent-Token": short.Token}
 	sid := aeStartSession(t, g.url+"/mcp", shortHdr)
+	// The token expires on the clock of the gateway process, at a wall-clock
+	// time it names; the test waits past it (expires_at has whole seconds).
 	time.Sleep(time.Until(short.ExpiresAt) + 1100*time.Millisecond)
 	resp, body = aeInitialize(t, g.url+"/mcp", shortHdr)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "expired agent token: %s", body)
@@ -970,6 +972,8 @@ func aeFlowRateLimit(t *testing.T, g *aeGateway) {
 
 	// After Retry-After the key works again.
 	if err == nil {
+		// What is checked is that waiting as long as Retry-After says, on the
+		// gateway process's clock, is enough: so the test waits that long.
 		time.Sleep(time.Duration(secs)*time.Second + 100*time.Millisecond)
 		resp, body = aeInitialize(t, url, limited)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, "after Retry-After: %s", body)

@@ -220,7 +220,10 @@ func TestHTTPServe(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp)
 	_, code = httpPost(t, g.url+"/mcp", map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"}, initializedBody)
 	require.Equal(t, http.StatusAccepted, code)
-	time.Sleep(3 * time.Second) // session_idle_timeout is 2s
+	// session_idle_timeout is 2s, on the clock of the gateway process. The
+	// test cannot poll for the expiry: any request on the session would
+	// reset its idle timer.
+	time.Sleep(3 * time.Second)
 	_, code = httpPost(t, g.url+"/mcp", map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"}, listToolsBody)
 	assert.Equal(t, http.StatusNotFound, code, "idle session expired")
 

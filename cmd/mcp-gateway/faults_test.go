@@ -617,7 +617,10 @@ func TestFaultProgressForever(t *testing.T) {
 	// No progress after the answer. The client SDK may run the handler for a
 	// notification that preceded the answer on the wire just after CallTool
 	// returns, so only one handled more than 50ms later is a late one.
-	time.Sleep(400 * time.Millisecond) // four more upstream ticks
+	// The upstream is a process of its own that keeps sending progress every
+	// 100 ms; that the gateway relays none of it is an absence, which only
+	// time shows: four more of its ticks.
+	time.Sleep(400 * time.Millisecond)
 	for _, at := range handled() {
 		assert.Less(t, at.Sub(answered), 50*time.Millisecond, "progress reached the client after the call ended")
 	}
@@ -713,6 +716,8 @@ func TestFaultFloodStdout(t *testing.T) {
 			took = time.Since(start)
 			break
 		}
+		// The gateway restarts the flooding upstream, both other processes,
+		// and says nothing to its client when it is back: the call is retried.
 		time.Sleep(50 * time.Millisecond)
 	}
 	var starts []stateRecord

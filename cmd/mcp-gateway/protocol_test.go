@@ -277,8 +277,17 @@ func TestConcurrentStreamsOneSession(t *testing.T) {
 	})
 	var mu sync.Mutex
 	progress := map[string][]*mcp.ProgressNotificationParams{} // by fmt.Sprint(token)
+	const barrierToken = "barrier"
+	barrier := make(chan struct{}, 1) // progress of the call made after the others arrived
 	cs := connectHTTP(t, g.url+"/mcp", &mcp.ClientOptions{
 		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			if req.Params.ProgressToken == barrierToken {
+				select {
+				case barrier <- struct{}{}:
+				default:
+				}
+				return
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			key := fmt.Sprintf("%T:%v", req.Params.ProgressToken, req.Params.ProgressToken)
@@ -324,7 +333,21 @@ func TestConcurrentStreamsOneSession(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	t.Logf("%d concurrent sleep calls (200..%d ms) took %s", n, ms(n-1), elapsed.Round(time.Millisecond))
-	time.Sleep(100 * time.Millisecond) // let the client's notification handlers finish
+	// A call's progress is read before its result, but the client SDK runs
+	// notification handlers after CallTool may have returned: one at a time,
+	// in the order they arrived. So once progress of a call made now has
+	// been handled, so has every progress of the calls above.
+	params := &mcp.CallToolParams{Name: "echo__sleep", Arguments: map[string]any{"ms": 200}}
+	params.SetProgressToken(barrierToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := cs.CallTool(ctx, params)
+	require.NoError(t, err)
+	select {
+	case <-barrier:
+	case <-ctx.Done():
+		t.Fatalf("no progress for the call after the others")
+	}
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -498,6 +521,9 @@ func TestUpstreamSessionLossRecovered(t *testing.T) {
 			t.Fatalf("no successful call through the gateway within 10s of the upstream's restart; %d attempts, last error: %v\nstatus: %+v\nupstream stderr:\n%s",
 				attempts, lastErr, st["remote"], second.stderr)
 		}
+		// The gateway and the restarted upstream are other processes; how
+		// soon the gateway reconnects is what the loop measures, so it
+		// retries the call at a steady pace.
 		time.Sleep(100 * time.Millisecond)
 	}
 	assert.NotEqual(t, before.PID, after.PID, "the call reached the new upstream process")
@@ -720,8 +746,15 @@ func TestListChangedEndToEnd(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for ptUpstreams(t, g)["dyn"].State != "up" {
 		require.True(t, time.Now().Before(deadline), "upstream dyn not up within 10s")
+		// The gateway is another process and says nothing when an upstream
+		// comes up: GET /upstreams is polled.
 		time.Sleep(50 * time.Millisecond)
 	}
+	// GET /upstreams says "up" before the gateway process has rebuilt its
+	// catalog and the SDK there has sent the list_changed for it (after a
+	// delay of its own, to batch changes); nothing the gateway exposes marks
+	// that notification as sent, so the test waits a little before it
+	// connects, or the first fill's list_changed could reach its session.
 	time.Sleep(100 * time.Millisecond)
 	changed := make(chan struct{}, 100)
 	cs := connectHTTP(t, g.url+"/mcp", &mcp.ClientOptions{
