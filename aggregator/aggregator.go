@@ -21,14 +21,17 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Version is the gateway's version as reported to upstreams; cmd sets it
-// from the build.
-var Version = "dev"
+// DefaultVersion is the version reported when Options.Version is empty: an
+// unstamped build.
+const DefaultVersion = "dev"
 
 // Options configures an Aggregator. The zero value is usable.
 type Options struct {
 	// Logger receives the aggregator's logs; nil discards them.
 	Logger *slog.Logger
+	// Version is the gateway's version: downstream clients see it in
+	// serverInfo, upstreams in clientInfo. Empty means [DefaultVersion].
+	Version string
 	// Implementation is what downstream clients see in serverInfo. Nil means
 	// {Name: "mcp-gateway", Version: Version}.
 	Implementation *mcp.Implementation
@@ -82,8 +85,11 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
+	}
 	if o.Implementation == nil {
-		o.Implementation = &mcp.Implementation{Name: "mcp-gateway", Title: "MCP Gateway", Version: Version}
+		o.Implementation = &mcp.Implementation{Name: "mcp-gateway", Title: "MCP Gateway", Version: o.Version}
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
@@ -121,7 +127,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		}
 		prefixes[s.Prefix] = s.Name
 		u := newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
-			impl: &mcp.Implementation{Name: "mcp-gateway", Version: Version}, caps: o.ClientCapabilities})
+			impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities})
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}

@@ -40,6 +40,8 @@ type HTTPOptions struct {
 	OnListen func(net.Addr)
 	// Logger receives access and error logs; nil discards them.
 	Logger *slog.Logger
+	// Version is the gateway's version, reported by /health.
+	Version string
 	// Merged serves /mcp.
 	Merged *mcp.Server
 	// Upstreams lists the names served at /mcp/{name}; Upstream returns
@@ -202,7 +204,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": o.Version})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusOK

@@ -173,6 +173,7 @@ func httpOptions(cfg *config.Config, agg *aggregator.Aggregator, addr string, lo
 		Addr:           addr,
 		OnListen:       onListen,
 		Logger:         logger,
+		Version:        version,
 		Merged:         agg.Server(),
 		Upstreams:      names,
 		Upstream:       agg.UpstreamServer,

@@ -135,6 +135,7 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 func aggregatorOptions(cfg *config.Config, logger *slog.Logger, a *auth.Authenticator, limiter *aggregator.Limiter, obs aggregator.Observer) *aggregator.Options {
 	return &aggregator.Options{
 		Logger:   logger,
+		Version:  version,
 		Local:    principal(a.Local(), cfg.Gateway.Limits),
 		Limiter:  limiter,
 		Observer: obs,
