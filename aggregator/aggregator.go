@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -40,12 +41,9 @@ type Options struct {
 	// PageSize is the size of one page of a downstream list. Zero means
 	// [DefaultPageSize].
 	PageSize int
-	// Local is the principal of requests that carry none (the stdio
-	// downstream). Nil means [LocalPrincipal].
-	Local *Principal
-	// Limiter applies per-principal rate limits to requests that did not
-	// come over HTTP; nil means none.
-	Limiter *Limiter
+	// Local is the identity of requests that carry none (the stdio
+	// downstream, the CLI). Nil means [policy.Local].
+	Local *policy.Identity
 	// Observer receives metrics and audit events; nil means [NopObserver].
 	Observer Observer
 	// TracerProvider traces downstream requests, policy decisions and
@@ -98,7 +96,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		o.StartupWait = 10 * time.Second
 	}
 	if o.Local == nil {
-		o.Local = LocalPrincipal()
+		o.Local = policy.Local()
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
@@ -135,9 +133,9 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(a.upstreams, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
-	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.principal, a.limitMiddleware)
+	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.identity)
 	for _, u := range a.upstreams {
-		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.principal, a.limitMiddleware)
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.identity)
 	}
 	return a, nil
 }

@@ -11,12 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
 
@@ -24,40 +25,23 @@ import (
 // invalid credential; the front door answers 401.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// Identity is who an HTTP request runs as, as the front door needs to know it.
-type Identity struct {
-	// Key identifies the identity uniquely; HTTP sessions are bound to it.
-	Key string
-	// Name is shown in /agents/sessions and logs.
-	Name string
-	// Agent is the agent name of an agent token.
-	Agent string
-	// Admin identities see every session in /agents/sessions.
-	Admin bool
-	// Scopes must include "read" or "write" for /mcp; otherwise 403
-	// insufficient_scope.
-	Scopes []string
-	// RPM and Burst are the identity's rate limit; RPM < 0 is unlimited.
-	RPM, Burst int
-	// TokenInfo is handed to the MCP server with each request (its Extra
-	// carries what the server needs to apply policy).
-	TokenInfo *sdkauth.TokenInfo
-}
-
 // AuthOptions configures authentication, rate limits and the auth-related
 // routes of the HTTP surface. The zero value serves everyone as Anonymous.
 type AuthOptions struct {
 	// Authenticate returns the identity of a request from its headers, or an
 	// error wrapping ErrUnauthenticated. Nil means every request runs as
 	// Anonymous.
-	Authenticate func(ctx context.Context, h http.Header) (*Identity, error)
-	// Anonymous is the identity of requests when Authenticate is nil.
-	Anonymous *Identity
+	Authenticate func(ctx context.Context, h http.Header) (*policy.Identity, error)
+	// Anonymous is the identity of requests when Authenticate is nil. Nil
+	// means full access, admin, unlimited.
+	Anonymous *policy.Identity
 	// Challenge returns the WWW-Authenticate value for a 401 (scope "") or a
 	// 403 insufficient_scope (scope set). Nil means `Bearer`.
 	Challenge func(scope string) string
-	// Allow applies the rate limit: false and how long to wait if the
-	// identity is over its limit. Nil means no limit.
+	// Allow takes a token from key's bucket of rpm requests a minute (rpm <
+	// 0: unlimited): false and how long to wait if it is empty. It is the
+	// gate every request a client sends passes, over HTTP and stdio alike
+	// (ratelimit.Limiter.Allow). Nil means no limit.
 	Allow func(key string, rpm, burst int) (bool, time.Duration)
 	// OnRateLimited is told of each request refused by the rate limit.
 	OnRateLimited func(name string)
@@ -66,7 +50,7 @@ type AuthOptions struct {
 	ResourceMetadata http.Handler
 	// RegisterAgent serves POST /agents/register for an authenticated
 	// identity; nil means 404.
-	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *Identity)
+	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *policy.Identity)
 	// Config returns the body of GET /config (the effective config with
 	// secrets redacted); nil means 404.
 	Config func() any
@@ -80,8 +64,8 @@ type AuthOptions struct {
 type identityKey struct{}
 
 // identityFrom returns the identity the auth middleware attached.
-func identityFrom(ctx context.Context) *Identity {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
+func identityFrom(ctx context.Context) *policy.Identity {
+	id, _ := ctx.Value(identityKey{}).(*policy.Identity)
 	return id
 }
 
@@ -150,26 +134,19 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 	// sets; our verifier ignores the token and returns the identity the
 	// front door already established.
 	inject := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
-		id := identityFrom(ctx)
-		if id.TokenInfo != nil {
-			return id.TokenInfo, nil
-		}
-		return &sdkauth.TokenInfo{UserID: id.Key, Scopes: id.Scopes}, nil
+		return identityFrom(ctx).TokenInfo(), nil
 	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := identityFrom(r.Context())
-		if !slices.Contains(id.Scopes, "read") && !slices.Contains(id.Scopes, "write") {
+		if !id.MayUseMCP() {
 			w.Header().Set("WWW-Authenticate", o.challenge("read"))
 			http.Error(w, "insufficient_scope: this endpoint needs the read or write scope", http.StatusForbidden)
 			return
 		}
-		if r.Method == http.MethodPost && o.Allow != nil {
-			if ok, wait := o.Allow(id.Key, id.RPM, id.Burst); !ok {
-				if o.OnRateLimited != nil {
-					o.OnRateLimited(id.Name)
-				}
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				http.Error(w, fmt.Sprintf("rate limit exceeded: retry after %s", wait.Round(time.Millisecond)), http.StatusTooManyRequests)
+		if r.Method == http.MethodPost {
+			if err := o.limit(id); err != nil {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(err.RetryAfter.Seconds()))))
+				http.Error(w, err.Error(), fault.Classify(err).HTTPStatus)
 				return
 			}
 		}
@@ -179,7 +156,7 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 		sid := r.Header.Get("Mcp-Session-Id")
 		version, ok := "", true
 		if sid != "" {
-			version, ok = sessions.touch(sid, id.Key)
+			version, ok = sessions.touch(sid, id.Name)
 		}
 		if !ok {
 			// Another identity's: the same answer as for an unknown id, so a
@@ -217,6 +194,22 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 		inject.ServeHTTP(rec, r)
 		sessions.observe(r.Method, sid, rec, id, endpoint)
 	})
+}
+
+// limit is the rate-limit gate: one token from id's bucket, or the
+// fault.RateLimited error to answer with (and the refusal counted).
+func (o *AuthOptions) limit(id *policy.Identity) *fault.Error {
+	if o.Allow == nil || id.Limit.RPM < 0 {
+		return nil
+	}
+	ok, wait := o.Allow(id.Name, id.Limit.RPM, id.Limit.Burst)
+	if ok {
+		return nil
+	}
+	if o.OnRateLimited != nil {
+		o.OnRateLimited(id.Name)
+	}
+	return fault.RateLimited(id.Name, wait)
 }
 
 // maxJSONDepth bounds the nesting of a request body, before the SDK's decoder

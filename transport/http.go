@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -178,7 +179,8 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 	mux := http.NewServeMux()
 	auth := &o.Auth
 	if auth.Anonymous == nil {
-		auth.Anonymous = &Identity{Key: "anonymous", Name: "anonymous", Admin: true, Scopes: []string{"read", "write"}, RPM: -1}
+		auth.Anonymous = policy.New(policy.Identity{Kind: policy.KindAnonymous, Owner: "anonymous", Upstreams: []string{policy.AllUpstreams},
+			Scopes: []string{policy.ScopeRead, policy.ScopeWrite}, Limit: policy.Limit{RPM: policy.Unlimited}, Admin: true})
 	}
 	sessions := newSessionRegistry(o.SessionTimeout, o.OnSessions)
 	mcpRoute := func(endpoint string, srv *mcp.Server) http.Handler {

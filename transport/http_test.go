@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"io"
 	"log/slog"
 	"net"
@@ -67,16 +68,16 @@ func TestNewHandlerZeroLogger(t *testing.T) {
 }
 
 // testIdentities are what fakeAuthenticate accepts, by API key.
-var testIdentities = map[string]*Identity{
-	"key-alice":   {Key: "alice", Name: "alice", Scopes: []string{"read", "write"}, RPM: -1},
-	"key-bob":     {Key: "bob", Name: "bob", Agent: "bot", Scopes: []string{"read"}, RPM: -1},
-	"key-admin":   {Key: "admin", Name: "root", Admin: true, Scopes: []string{"read", "write"}, RPM: -1},
-	"key-noscope": {Key: "noscope", Name: "carol", Scopes: []string{"profile", "admin"}, RPM: -1},
-	"key-limited": {Key: "limited", Name: "dave", Scopes: []string{"read"}, RPM: 1, Burst: 1},
+var testIdentities = map[string]*policy.Identity{
+	"key-alice":   {Name: "alice", Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: -1}},
+	"key-bob":     {Name: "bob", Agent: "bot", Scopes: []string{"read"}, Limit: policy.Limit{RPM: -1}},
+	"key-admin":   {Name: "root", Admin: true, Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: -1}},
+	"key-noscope": {Name: "carol", Scopes: []string{"profile", "admin"}, Limit: policy.Limit{RPM: -1}},
+	"key-limited": {Name: "dave", Scopes: []string{"read"}, Limit: policy.Limit{RPM: 1, Burst: 1}},
 }
 
 // fakeAuthenticate identifies a request by its X-Api-Key or bearer token.
-func fakeAuthenticate(_ context.Context, h http.Header) (*Identity, error) {
+func fakeAuthenticate(_ context.Context, h http.Header) (*policy.Identity, error) {
 	key := h.Get("X-Api-Key")
 	if key == "" {
 		key, _ = strings.CutPrefix(h.Get("Authorization"), "Bearer ")
@@ -118,7 +119,7 @@ func withAuth(o HTTPOptions) HTTPOptions {
 			return testChallenge
 		},
 		Allow: func(key string, rpm, burst int) (bool, time.Duration) {
-			if key == "limited" {
+			if key == "dave" {
 				return false, 1500 * time.Millisecond
 			}
 			return true, 0

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcp-gateway/mcp-gateway/policy"
 )
 
 // SessionInfo describes one downstream HTTP session for /agents/sessions.
@@ -61,7 +63,7 @@ func (s *sessionRegistry) touch(sid, key string) (string, bool) {
 }
 
 // observe updates the registry from the SDK's answer to a request.
-func (s *sessionRegistry) observe(method, sid string, rec *statusRecorder, id *Identity, endpoint string) {
+func (s *sessionRegistry) observe(method, sid string, rec *statusRecorder, id *policy.Identity, endpoint string) {
 	code := rec.code
 	if code == 0 {
 		code = http.StatusOK
@@ -76,7 +78,7 @@ func (s *sessionRegistry) observe(method, sid string, rec *statusRecorder, id *I
 		now := time.Now()
 		s.mu.Lock()
 		s.sessions[newID] = &SessionInfo{ID: newID, Endpoint: endpoint, Identity: id.Name, Agent: id.Agent,
-			Created: now, LastSeen: now, Protocol: version, key: id.Key}
+			Created: now, LastSeen: now, Protocol: version, key: id.Name}
 		s.mu.Unlock()
 		s.onChange(endpoint, 1)
 	case sid != "" && (code == http.StatusNotFound || (method == http.MethodDelete && code < 300)):
@@ -112,11 +114,11 @@ func (s *sessionRegistry) sweep(now time.Time) {
 
 // list returns the sessions an identity may see: all for an admin, else its
 // own, sorted by creation.
-func (s *sessionRegistry) list(id *Identity) []SessionInfo {
+func (s *sessionRegistry) list(id *policy.Identity) []SessionInfo {
 	s.mu.Lock()
 	out := make([]SessionInfo, 0, len(s.sessions))
 	for _, info := range s.sessions {
-		if id.Admin || info.key == id.Key {
+		if id.Admin || info.key == id.Name {
 			out = append(out, *info)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -78,7 +79,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return err
 		}
 	}
-	limiter := aggregator.NewLimiter(0)
+	limiter := ratelimit.New(0)
 	var names []string
 	for _, u := range cfg.Enabled() {
 		names = append(names, u.Name)
@@ -95,7 +96,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		return err
 	}
 	defer traces.shutdown(ctx, cfg.Gateway.ShutdownGrace.D())
-	aggOpts := aggregatorOptions(cfg, logger, authn, limiter, obs)
+	aggOpts := aggregatorOptions(logger, authn, obs)
 	aggOpts.TracerProvider = traces.provider()
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
@@ -123,7 +124,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	if o.stdio {
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
-			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout})
+			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout}, &transport.StdioOptions{
+				Identity: authn.Local(), Allow: limiter.Allow, OnRateLimited: obs.RateLimited,
+			})
 		})
 	}
 	if addr != "" {
