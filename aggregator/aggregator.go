@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -44,6 +45,9 @@ type Options struct {
 	// Local is the identity of requests that carry none (the stdio
 	// downstream, the CLI). Nil means [policy.Local].
 	Local *policy.Identity
+	// Sessions, if set, records the downstream sessions of every view's
+	// server, where they begin and end.
+	Sessions *sessions.Book
 	// Observer receives metrics and audit events; nil means [NopObserver].
 	Observer Observer
 	// TracerProvider traces downstream requests, policy decisions and

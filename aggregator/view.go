@@ -88,6 +88,9 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		UnsubscribeHandler: v.unsubscribe,
 	})
 	v.server.AddReceivingMiddleware(v.dispatch)
+	if opts.Sessions != nil {
+		opts.Sessions.Track(name, v.server)
+	}
 	if opts.TracerProvider != nil { // Tracing (issue 7): added last, so outermost
 		v.server.AddReceivingMiddleware(requestTracing(opts.TracerProvider))
 	}

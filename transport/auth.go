@@ -129,7 +129,7 @@ func (o *AuthOptions) challenge(scope string) string {
 // mcpGate stands in front of the SDK's streamable handler for an
 // authenticated request: scope, rate limit, JSON depth, session binding;
 // then it hands the identity's TokenInfo to the SDK.
-func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBody int64, next http.Handler) http.Handler {
+func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) http.Handler {
 	// The SDK reads TokenInfo from a context key only its RequireBearerToken
 	// sets; our verifier ignores the token and returns the identity the
 	// front door already established.
@@ -154,11 +154,11 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 			return
 		}
 		sid := r.Header.Get("Mcp-Session-Id")
-		version, ok := "", true
+		owner, version, known := "", "", false
 		if sid != "" {
-			version, ok = sessions.touch(sid, id.Name)
+			owner, version, known = book.Session(sid)
 		}
-		if !ok {
+		if known && owner != id.Name {
 			// Another identity's: the same answer as for an unknown id, so a
 			// session id reveals nothing to whoever guesses it.
 			http.Error(w, "session not found", http.StatusNotFound)
@@ -187,12 +187,7 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 			// for one, accept a batch).
 			r.Header.Set("Mcp-Protocol-Version", version)
 		}
-		rec := &statusRecorder{ResponseWriter: w}
-		if sid == "" && r.Method == http.MethodPost {
-			rec.keep = 64 << 10 // the initialize answer: did it succeed, in which version
-		}
-		inject.ServeHTTP(rec, r)
-		sessions.observe(r.Method, sid, rec, id, endpoint)
+		inject.ServeHTTP(w, r)
 	})
 }
 

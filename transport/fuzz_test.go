@@ -46,7 +46,7 @@ var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodDelete, h
 // route on, a fake authenticator, one tool.
 var fuzzHandler = sync.OnceValue(func() http.Handler {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.AllowedOrigins = []string{"https://app.example"}
 	o.MaxBodyBytes = 1 << 20
 	o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metric 1\n") })

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"io"
 	"log/slog"
 	"net"
@@ -58,7 +59,7 @@ func testLogger() *slog.Logger {
 // must serve.
 func TestNewHandlerZeroLogger(t *testing.T) {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.Logger = nil
 	h := NewHandler(o, true)
 	rec := httptest.NewRecorder()
@@ -93,17 +94,24 @@ func fakeAuthenticate(_ context.Context, h http.Header) (*policy.Identity, error
 
 const testChallenge = `Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource"`
 
-// testOptions returns HTTPOptions serving srv at /mcp and /mcp/up.
-func testOptions(srv *mcp.Server) HTTPOptions {
+// testOptions returns HTTPOptions serving a tool server at /mcp and another
+// at /mcp/up (both counting calls in calls), their sessions recorded as the
+// aggregator records its views'.
+func testOptions(calls *atomic.Int64) HTTPOptions {
+	book := sessions.New()
+	merged, up := newToolServer(calls), newToolServer(calls)
+	book.Track("", merged)
+	book.Track("up", up)
 	return HTTPOptions{
 		Logger:    testLogger(),
-		Merged:    srv,
+		Merged:    merged,
 		Upstreams: []string{"up"},
 		Upstream: func(name string) (*mcp.Server, bool) {
-			return srv, name == "up"
+			return up, name == "up"
 		},
-		Status: func() any { return []string{"up"} },
-		Ready:  func() bool { return true },
+		Status:   func() any { return []string{"up"} },
+		Ready:    func() bool { return true },
+		Sessions: book,
 	}
 }
 
@@ -320,7 +328,7 @@ func startTestServer(t *testing.T, o HTTPOptions) *httptest.Server {
 
 func TestOriginAndHost(t *testing.T) {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.AllowedOrigins = []string{"https://app.example"}
 	srv := startTestServer(t, o)
 	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
@@ -568,7 +576,7 @@ func bigCallBody(n int) []byte {
 
 func TestBodyLimit(t *testing.T) {
 	var calls atomic.Int64
-	addr, cl := startServe(t, testOptions(newToolServer(&calls)))
+	addr, cl := startServe(t, testOptions(&calls))
 	const limit = 4 << 20 // the default
 	body := bigCallBody(10 << 20)
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
@@ -613,7 +621,7 @@ func TestBodyLimit(t *testing.T) {
 
 func TestHeaderLimit(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, testOptions(newToolServer(&calls)))
+	addr, _ := startServe(t, testOptions(&calls))
 	var b strings.Builder
 	b.WriteString("GET /health HTTP/1.1\r\nHost: " + addr + "\r\n")
 	for i := 0; b.Len() < 1<<20; i++ {
@@ -640,7 +648,7 @@ func TestHeaderLimit(t *testing.T) {
 // knob for it (DefaultReadHeaderTimeout, 10s).
 func TestSlowloris(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, testOptions(newToolServer(&calls)))
+	addr, _ := startServe(t, testOptions(&calls))
 	const slow = 50
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: " + strings.Repeat("s", 100)
 	stop := make(chan struct{})
@@ -691,7 +699,7 @@ func TestSlowloris(t *testing.T) {
 
 func TestBatchRejected(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	batch := `[{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"echo","arguments":{}}},` +
@@ -721,7 +729,7 @@ func TestBatchRejected(t *testing.T) {
 
 func TestNotificationAccepted(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	for _, n := range []string{
@@ -738,7 +746,7 @@ func TestNotificationAccepted(t *testing.T) {
 
 func TestGETNeedsEventStream(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	for _, accept := range []string{"", "application/json", "text/html, */xml"} {
@@ -756,7 +764,7 @@ func TestGETNeedsEventStream(t *testing.T) {
 
 func TestMalformedMessages(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 
@@ -839,7 +847,7 @@ func TestMalformedMessages(t *testing.T) {
 
 func TestAuthFrontDoor(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, withAuth(testOptions(newToolServer(&calls))))
+	srv := startTestServer(t, withAuth(testOptions(&calls)))
 	hc := srv.Client()
 
 	t.Run("no credential", func(t *testing.T) {
@@ -958,9 +966,7 @@ func TestAuthFrontDoor(t *testing.T) {
 // runs.
 func TestFailedInitializeLeavesNoSession(t *testing.T) {
 	var calls atomic.Int64
-	var live atomic.Int64
-	o := withAuth(testOptions(newToolServer(&calls)))
-	o.OnSessions = func(_ string, delta int) { live.Add(int64(delta)) }
+	o := withAuth(testOptions(&calls))
 	srv := startTestServer(t, o)
 	c := newClient(t, srv.Client(), srv.URL+"/mcp", "X-Api-Key", "key-alice")
 	for _, params := range []string{`""`, `{"protocolVersion":1}`, `[]`} {
@@ -984,14 +990,14 @@ func TestFailedInitializeLeavesNoSession(t *testing.T) {
 	resp, body := list.do(http.MethodGet, "", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.JSONEq(t, `[]`, string(body), "sessions that failed to initialize are listed")
-	assert.Zero(t, live.Load(), "OnSessions counts sessions that failed to initialize")
+	assert.Empty(t, o.Sessions.(*sessions.Book).Counts(), "sessions that failed to initialize are counted")
 }
 
 // TestGatewayServesAfterAbuse runs the abusive requests of this file against
 // one real server in a row, then checks an ordinary client still works.
 func TestGatewayServesAfterAbuse(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, withAuth(testOptions(newToolServer(&calls))))
+	addr, _ := startServe(t, withAuth(testOptions(&calls)))
 	hc := testHTTPClient(t)
 	c := newClient(t, hc, "http://"+addr+"/mcp", "X-Api-Key", "key-alice")
 	c.initialize()

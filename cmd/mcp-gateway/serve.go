@@ -12,6 +12,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/ratelimit"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -84,7 +85,10 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	for _, u := range cfg.Enabled() {
 		names = append(names, u.Name)
 	}
-	obs, err := newObserver(cfg, logger, names)
+	// The record of downstream sessions: kept by the aggregator's servers,
+	// read by the front door and the sessions gauge.
+	book := sessions.New()
+	obs, err := newObserver(cfg, logger, names, book)
 	if err != nil {
 		return err
 	}
@@ -97,6 +101,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	}
 	defer traces.shutdown(ctx, cfg.Gateway.ShutdownGrace.D())
 	aggOpts := aggregatorOptions(logger, authn, obs)
+	aggOpts.Sessions = book
 	aggOpts.TracerProvider = traces.provider()
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
@@ -136,7 +141,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
-			ho.OnSessions = obs.Sessions
+			ho.Sessions = book
 			ho.TracerProvider = traces.provider() // Tracing (issue 7)
 			return transport.ServeHTTP(ctx, ho)
 		})
