@@ -56,7 +56,8 @@ lint:
 fuzz:
 	@failed=; for t in config:FuzzParse auth:FuzzAuthenticateHeaders \
 		aggregator:FuzzExposedName aggregator:FuzzLineFilter aggregator:FuzzUpstreamMessages \
-		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey; do \
+		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey \
+		transport:FuzzCancelFilter; do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || failed="$$failed $$t"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi

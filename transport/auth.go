@@ -136,6 +136,7 @@ func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) h
 	inject := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
 		return identityFrom(ctx).TokenInfo(), nil
 	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
+	var cancels sessionCancels // session ids are this handler's own
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := identityFrom(r.Context())
 		if !id.MayUseMCP() {
@@ -186,6 +187,17 @@ func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) h
 			// negotiated version; the SDK would assume 2025-03-26 (and so,
 			// for one, accept a batch).
 			r.Header.Set("Mcp-Protocol-Version", version)
+		}
+		if r.Method == http.MethodPost && sid != "" {
+			// The answer to a request the client cancels while this POST is
+			// in flight is dropped on its way out; a cancel is noted in the
+			// set of the session's POSTs in flight.
+			body := peekBody(r)
+			cancels.cancelled(sid, body)
+			set := cancels.acquire(sid)
+			defer cancels.release(sid)
+			set.noteLine(body)
+			w = &cancelFilter{ResponseWriter: w, set: set}
 		}
 		inject.ServeHTTP(w, r)
 	})
@@ -282,12 +294,16 @@ func writeRPCError(w http.ResponseWriter, code int, msg string) {
 
 // isBatch reports whether the (already read) request body is a JSON array.
 func isBatch(r *http.Request) bool {
-	br, ok := r.Body.(interface{ Peek() []byte })
-	if ok {
-		b := bytes.TrimLeft(br.Peek(), " \t\r\n")
-		return len(b) > 0 && b[0] == '['
+	b := bytes.TrimLeft(peekBody(r), " \t\r\n")
+	return len(b) > 0 && b[0] == '['
+}
+
+// peekBody returns the request body checkBody read, or nil.
+func peekBody(r *http.Request) []byte {
+	if br, ok := r.Body.(interface{ Peek() []byte }); ok {
+		return br.Peek()
 	}
-	return false
+	return nil
 }
 
 // duplicateTopLevelKey reports whether a JSON object (or an object in a top

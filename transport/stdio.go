@@ -34,15 +34,18 @@ type StdioOptions struct {
 //
 // A line-level front door stands between the client and the SDK's stdio
 // transport: it refuses requests over the identity's rate limit with the
-// JSON-RPC error of fault.RateLimited before the SDK reads them. Every other
-// line reaches the SDK unchanged, so the SDK's own handling of the stream
-// (batches, malformed lines, its line-length cap) applies.
+// JSON-RPC error of fault.RateLimited before the SDK reads them, and on the
+// way out it drops the response to a request the client cancelled. Every
+// other line reaches the SDK unchanged, so the SDK's own handling of the
+// stream (batches, malformed lines, its line-length cap) applies.
 func ServeStdio(ctx context.Context, srv *mcp.Server, r io.ReadCloser, w io.WriteCloser, o *StdioOptions) error {
 	if o == nil {
 		o = &StdioOptions{}
 	}
-	out := &lockedWriter{w: w}
-	in := &stdioGate{src: bufio.NewReaderSize(r, 64<<10), closer: r, out: out, auth: AuthOptions{Allow: o.Allow, OnRateLimited: o.OnRateLimited}, id: o.Identity}
+	cancels := &cancelSet{}
+	out := &lockedWriter{w: w, cancels: cancels}
+	in := &stdioGate{src: bufio.NewReaderSize(r, 64<<10), closer: r, out: out, cancels: cancels,
+		auth: AuthOptions{Allow: o.Allow, OnRateLimited: o.OnRateLimited}, id: o.Identity}
 	ss, err := srv.Connect(ctx, &mcp.IOTransport{Reader: in, Writer: out}, nil)
 	if err != nil {
 		return err
@@ -62,13 +65,18 @@ func ServeStdio(ctx context.Context, srv *mcp.Server, r io.ReadCloser, w io.Writ
 }
 
 // lockedWriter serialises whole-message writes to the client: the SDK
-// writes each message with one Write, and so does the gate.
+// writes each message with one Write, and so does the gate. It drops the
+// response to a request the client cancelled.
 type lockedWriter struct {
-	mu sync.Mutex
-	w  io.WriteCloser
+	mu      sync.Mutex
+	w       io.WriteCloser
+	cancels *cancelSet
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
+	if l.cancels.dropsCancelled(bytes.TrimSpace(p)) {
+		return len(p), nil
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
@@ -80,11 +88,12 @@ func (l *lockedWriter) Close() error { return l.w.Close() }
 // that hands the SDK one line at a time and keeps back the requests it
 // refuses, answering them itself.
 type stdioGate struct {
-	src    *bufio.Reader
-	closer io.Closer
-	out    io.Writer
-	auth   AuthOptions
-	id     *policy.Identity
+	src     *bufio.Reader
+	closer  io.Closer
+	out     io.Writer
+	cancels *cancelSet
+	auth    AuthOptions
+	id      *policy.Identity
 
 	pending []byte // what is left of the line being handed over
 	line    []byte // buffer of the line being read
@@ -127,6 +136,7 @@ func (g *stdioGate) next() {
 		}
 		break
 	}
+	g.cancels.noteLine(g.line)
 	if g.admit(g.line) {
 		g.pending = g.line
 	}
