@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/policy"
@@ -37,14 +38,22 @@ type Info struct {
 
 // Book is the record of open sessions. Safe for concurrent use.
 type Book struct {
-	mu       sync.Mutex
+	mu       sync.RWMutex           // read-locked on every request (touch)
 	servers  map[string]*mcp.Server // by view
 	sessions map[string]*entry
 }
 
 type entry struct {
-	info Info
-	ss   *mcp.ServerSession
+	info     Info // LastSeen is lastSeen's
+	lastSeen atomic.Int64
+	ss       *mcp.ServerSession
+}
+
+// snapshot is e's Info with its LastSeen.
+func (e *entry) snapshot() Info {
+	info := e.info
+	info.LastSeen = time.Unix(0, e.lastSeen.Load())
+	return info
 }
 
 // New returns an empty Book.
@@ -93,7 +102,8 @@ func identityOf(req mcp.Request) *policy.Identity {
 
 func (b *Book) open(ss *mcp.ServerSession, view string, id *policy.Identity, protocol string) {
 	now := time.Now()
-	e := &entry{ss: ss, info: Info{ID: ss.ID(), View: view, Created: now, LastSeen: now, Protocol: protocol}}
+	e := &entry{ss: ss, info: Info{ID: ss.ID(), View: view, Created: now, Protocol: protocol}}
+	e.lastSeen.Store(now.UnixNano())
 	if id != nil {
 		e.info.Identity, e.info.Agent = id.Name, id.Agent
 	}
@@ -116,11 +126,12 @@ func (b *Book) open(ss *mcp.ServerSession, view string, id *policy.Identity, pro
 }
 
 func (b *Book) touch(sid string) {
-	b.mu.Lock()
-	if e, ok := b.sessions[sid]; ok {
-		e.info.LastSeen = time.Now()
+	b.mu.RLock()
+	e := b.sessions[sid]
+	b.mu.RUnlock()
+	if e != nil {
+		e.lastSeen.Store(time.Now().UnixNano())
 	}
-	b.mu.Unlock()
 }
 
 // prune drops the sessions their server no longer serves. The SDK removes a
@@ -146,8 +157,8 @@ func (b *Book) prune() {
 // not prune, so that it costs one lookup: a session that just ended may
 // still be found, and the SDK then answers 404 for it.)
 func (b *Book) Session(sid string) (identity, protocol string, ok bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	e, ok := b.sessions[sid]
 	if !ok {
 		return "", "", false
@@ -161,7 +172,7 @@ func (b *Book) List() []Info {
 	b.prune()
 	out := make([]Info, 0, len(b.sessions))
 	for _, e := range b.sessions {
-		out = append(out, e.info)
+		out = append(out, e.snapshot())
 	}
 	b.mu.Unlock()
 	slices.SortFunc(out, func(a, b Info) int {
