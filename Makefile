@@ -57,6 +57,7 @@ fuzz:
 	@failed=; for t in config:FuzzParse auth:FuzzAuthenticateHeaders \
 		aggregator:FuzzExposedName launch:FuzzLineFilter aggregator:FuzzUpstreamMessages \
 		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey \
+		transport:FuzzCancelFilter \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \
 		examples/deploy:FuzzServeLine; do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \

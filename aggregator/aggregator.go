@@ -17,18 +17,23 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Version is the gateway's version as reported to upstreams; cmd sets it
-// from the build.
-var Version = "dev"
+// DefaultVersion is the version reported when Options.Version is empty: an
+// unstamped build.
+const DefaultVersion = "dev"
 
 // Options configures an Aggregator. The zero value is usable.
 type Options struct {
 	// Logger receives the aggregator's logs; nil discards them.
 	Logger *slog.Logger
+	// Version is the gateway's version: downstream clients see it in
+	// serverInfo, upstreams in clientInfo. Empty means [DefaultVersion].
+	Version string
 	// Implementation is what downstream clients see in serverInfo. Nil means
 	// {Name: "mcp-gateway", Version: Version}.
 	Implementation *mcp.Implementation
@@ -37,12 +42,12 @@ type Options struct {
 	// PageSize is the size of one page of a downstream list. Zero means
 	// [DefaultPageSize].
 	PageSize int
-	// Local is the principal of requests that carry none (the stdio
-	// downstream). Nil means [LocalPrincipal].
-	Local *Principal
-	// Limiter applies per-principal rate limits to requests that did not
-	// come over HTTP; nil means none.
-	Limiter *Limiter
+	// Local is the identity of requests that carry none (the stdio
+	// downstream, the CLI). Nil means [policy.Local].
+	Local *policy.Identity
+	// Sessions, if set, records the downstream sessions of every view's
+	// server, where they begin and end.
+	Sessions *sessions.Book
 	// Observer receives metrics and audit events; nil means [NopObserver].
 	Observer Observer
 	// TracerProvider traces downstream requests, policy decisions and
@@ -82,8 +87,11 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Version == "" {
+		o.Version = DefaultVersion
+	}
 	if o.Implementation == nil {
-		o.Implementation = &mcp.Implementation{Name: "mcp-gateway", Title: "MCP Gateway", Version: Version}
+		o.Implementation = &mcp.Implementation{Name: "mcp-gateway", Title: "MCP Gateway", Version: o.Version}
 	}
 	if o.PageSize <= 0 {
 		o.PageSize = DefaultPageSize
@@ -92,7 +100,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		o.StartupWait = 10 * time.Second
 	}
 	if o.Local == nil {
-		o.Local = LocalPrincipal()
+		o.Local = policy.Local()
 	}
 	if o.Observer == nil {
 		o.Observer = NopObserver{}
@@ -121,7 +129,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		}
 		prefixes[s.Prefix] = s.Name
 		u := newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
-			impl: &mcp.Implementation{Name: "mcp-gateway", Version: Version}, caps: o.ClientCapabilities})
+			impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities})
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}
@@ -129,9 +137,9 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		return nil, errors.Join(errs...)
 	}
 	slices.SortFunc(a.upstreams, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
-	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.principal, a.limitMiddleware)
+	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.identity)
 	for _, u := range a.upstreams {
-		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.principal, a.limitMiddleware)
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.identity)
 	}
 	return a, nil
 }

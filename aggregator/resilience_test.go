@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -127,56 +128,6 @@ func TestBreaker(t *testing.T) {
 	})
 }
 
-func TestLimiter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		l := NewLimiter(time.Minute)
-		for range 2 {
-			ok, _ := l.Allow("a", 60, 2)
-			require.True(t, ok)
-		}
-		ok, wait := l.Allow("a", 60, 2)
-		assert.False(t, ok)
-		assert.Equal(t, time.Second, wait)
-		ok, _ = l.Allow("b", 60, 2)
-		assert.True(t, ok, "another identity has its own bucket")
-		time.Sleep(time.Second)
-		ok, _ = l.Allow("a", 60, 2)
-		assert.True(t, ok)
-		ok, _ = l.Allow("u", -1, 0)
-		assert.True(t, ok, "-1 is unlimited")
-
-		// Memory does not grow with distinct callers: idle buckets go.
-		for i := range 10000 {
-			l.Allow(fmt.Sprint("bogus-", i), 60, 1)
-		}
-		assert.Equal(t, 10002, l.Len())
-		time.Sleep(2 * time.Minute)
-		l.Allow("a", 60, 2)
-		assert.Equal(t, 1, l.Len())
-	})
-}
-
-func TestRateLimitOverStdio(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		srv := newServer("up")
-		srv.AddTool(echoTool("e"))
-		local := LocalPrincipal()
-		local.RPM, local.Burst = 60, 1
-		agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", srv)}, &Options{Local: local, Limiter: NewLimiter(0)})
-		cs := connect(t, agg.Server(), nil)
-		_, e := callErr(cs, "up__e")
-		require.Nil(t, e)
-		_, e = callErr(cs, "up__e")
-		require.NotNil(t, e)
-		assert.Equal(t, int64(fault.CodeRateLimited), e.Code)
-		assert.Contains(t, e.Message, `rate limit exceeded for "local": retry after 1s`)
-		assert.JSONEq(t, `{"retry_after_ms":1000}`, string(e.Data))
-		time.Sleep(time.Second)
-		_, e = callErr(cs, "up__e")
-		assert.Nil(t, e)
-	})
-}
-
 // TestConcurrencyCap: calls over max_concurrency wait for a slot, so the
 // upstream never runs more than the cap at once.
 func TestConcurrencyCap(t *testing.T) {
@@ -282,7 +233,7 @@ func TestPolicy(t *testing.T) {
 	a.AddTool(echoTool("secret"))
 	b.AddTool(echoTool("other"))
 	b.AddPrompt(&mcp.Prompt{Name: "p"}, nil)
-	principal := &Principal{Name: "reader", Upstreams: []string{"a"}, Tools: []string{"a__read", "a__write"}, Scopes: []string{ScopeRead}, RPM: -1}
+	principal := &policy.Identity{Name: "reader", Upstreams: []string{"a"}, Tools: []string{"a__read", "a__write"}, Scopes: []string{policy.ScopeRead}, Limit: policy.Limit{RPM: policy.Unlimited}}
 	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("a", a), fakeUpstream("b", b)}, &Options{Local: principal})
 	cs := connect(t, agg.Server(), nil)
 	assert.Equal(t, []string{"a__read"}, toolNames(t, cs), "read scope: only readOnlyHint tools of allowed upstreams and globs")

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/attribute"
@@ -47,7 +48,7 @@ const (
 	AttrUpstream     = attribute.Key("mcp.upstream")
 	AttrTool         = attribute.Key("mcp.tool")            // the exposed name downstream, the upstream's own name upstream
 	AttrSession      = attribute.Key("mcp.session.id")      // the downstream session, when there is one
-	AttrIdentity     = attribute.Key("mcp.identity")        // the caller's principal
+	AttrIdentity     = attribute.Key("mcp.identity")        // the caller's identity name
 	AttrOutcome      = attribute.Key("mcp.outcome")         // one of fault's Outcome constants
 	AttrDecision     = attribute.Key("mcp.policy.decision") // allow, deny or unknown_tool
 	AttrJSONRPCError = attribute.Key("rpc.jsonrpc.error_code")
@@ -145,7 +146,7 @@ func requestMeta(req mcp.Request) map[string]any {
 // tracePolicy records a tools/call's policy decision as a child span of the
 // request's, from start (when the request reached the view) to now, and
 // names the request's span after the tool once it is known to exist.
-func tracePolicy(ctx context.Context, start time.Time, p *Principal, tool string, route toolRoute, found, allowed bool) {
+func tracePolicy(ctx context.Context, start time.Time, p *policy.Identity, tool string, route toolRoute, found, allowed bool) {
 	span := trace.SpanFromContext(ctx)
 	if !span.IsRecording() {
 		return

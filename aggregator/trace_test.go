@@ -11,6 +11,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/launch"
 
 	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -143,7 +144,7 @@ func TestTraceToolCallSpanTree(t *testing.T) {
 		assert.Equal(t, "up", a[AttrUpstream].AsString())
 		a = attrs(policy)
 		assert.Equal(t, "allow", a[AttrDecision].AsString())
-		assert.Equal(t, "local", a[AttrIdentity].AsString())
+		assert.Equal(t, "local:local", a[AttrIdentity].AsString(), "the default local identity")
 		assert.Equal(t, trace.SpanKindClient, up.SpanKind)
 		a = attrs(up)
 		assert.Equal(t, "tools/call", a[AttrMethod].AsString())
@@ -210,7 +211,7 @@ func TestTraceToolCallSpanTree(t *testing.T) {
 func TestTraceDenied(t *testing.T) {
 	tp, exp := newTestTracing(t)
 	var got seen
-	reader := &Principal{Name: "reader", Kind: "api_key", Upstreams: []string{"*"}, Scopes: []string{ScopeRead}, RPM: -1}
+	reader := &policy.Identity{Name: "reader", Kind: policy.KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{policy.ScopeRead}, Limit: policy.Limit{RPM: policy.Unlimited}}
 	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", tracedServer("up", &got))}, &Options{TracerProvider: tp, Local: reader})
 	cs := connect(t, agg.Server(), nil)
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__echo"})
@@ -291,24 +292,6 @@ func TestTraceMeta(t *testing.T) {
 		meta := mcp.Meta{"k": "v"}
 		assert.Equal(t, meta, traceMeta(context.Background(), meta))
 	})
-}
-
-func TestTraceRateLimited(t *testing.T) {
-	tp, exp := newTestTracing(t)
-	var got seen
-	limited := &Principal{Name: "local", Kind: "local", Upstreams: []string{"*"}, Scopes: []string{ScopeRead, ScopeWrite}, RPM: 1, Burst: 1}
-	agg := startAggregator(t, []UpstreamSpec{fakeUpstream("up", tracedServer("up", &got))},
-		&Options{TracerProvider: tp, Local: limited, Limiter: NewLimiter(0)})
-	cs := connect(t, agg.Server(), nil)
-	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__echo"})
-	require.NoError(t, err)
-	exp.Reset()
-	_, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__echo"})
-	require.Error(t, err)
-	down := spanNamed(t, exp.GetSpans(), "mcp tools/call")
-	assert.Equal(t, fault.OutcomeRateLimited, attrs(down)[AttrOutcome].AsString())
-	assert.Equal(t, int64(fault.CodeRateLimited), attrs(down)[AttrJSONRPCError].AsInt64())
-	assert.Equal(t, codes.Error, down.Status.Code)
 }
 
 // headerTransport sets fixed headers on a downstream client's requests.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -44,8 +45,8 @@ type view struct {
 	prefixed  bool
 	pageSize  int
 	log       *slog.Logger
-	waitStart func(context.Context)        // blocks until start-up listing is done
-	principal func(mcp.Request) *Principal // who a request runs as
+	waitStart func(context.Context)              // blocks until start-up listing is done
+	identity  func(mcp.Request) *policy.Identity // who a request runs as
 	obs       Observer
 
 	cat atomic.Pointer[catalog]
@@ -54,10 +55,10 @@ type view struct {
 	problems string     // last logged problems, to log only changes
 }
 
-func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), principal func(mcp.Request) *Principal, limit mcp.Middleware) *view {
+func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), identity func(mcp.Request) *policy.Identity) *view {
 	v := &view{
 		name: name, sources: sources, prefixed: prefixed, pageSize: opts.PageSize,
-		log: opts.Logger, waitStart: waitStart, principal: principal, obs: opts.Observer,
+		log: opts.Logger, waitStart: waitStart, identity: identity, obs: opts.Observer,
 	}
 	if name != "" {
 		v.log = v.log.With("view", name)
@@ -86,8 +87,11 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		SubscribeHandler:   v.subscribe,
 		UnsubscribeHandler: v.unsubscribe,
 	})
-	v.server.AddReceivingMiddleware(limit, v.dispatch)
-	if opts.TracerProvider != nil { // Tracing (issue 7): added last, so outermost: rate-limited requests are traced too
+	v.server.AddReceivingMiddleware(v.dispatch)
+	if opts.Sessions != nil {
+		opts.Sessions.Track(name, v.server)
+	}
+	if opts.TracerProvider != nil { // Tracing (issue 7): added last, so outermost
 		v.server.AddReceivingMiddleware(requestTracing(opts.TracerProvider))
 	}
 	return v
@@ -140,47 +144,47 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		switch r := req.(type) {
 		case *mcp.ListToolsRequest:
 			v.waitStart(ctx)
-			cat, p := v.cat.Load(), v.principal(req)
+			cat, p := v.cat.Load(), v.identity(req)
 			items := cat.tools
-			if !p.unrestricted() {
-				items = filter(items, func(t *mcp.Tool) bool { return p.mayCall(cat.toolRoutes[t.Name]) })
+			if !p.Unrestricted() {
+				items = filter(items, func(t *mcp.Tool) bool { return mayCall(p, cat.toolRoutes[t.Name]) })
 			}
 			return listPage(v, items, cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
-					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: p.cache()}
+					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListPromptsRequest:
 			v.waitStart(ctx)
-			cat, p := v.cat.Load(), v.principal(req)
+			cat, p := v.cat.Load(), v.identity(req)
 			items := cat.prompts
-			if !p.unrestricted() {
-				items = filter(items, func(x *mcp.Prompt) bool { return p.mayRead(cat.promptRoutes[x.Name].up.spec.Name) })
+			if !p.Unrestricted() {
+				items = filter(items, func(x *mcp.Prompt) bool { return p.MayRead(cat.promptRoutes[x.Name].up.spec.Name) })
 			}
 			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Prompt) string { return x.Name },
 				func(items []*mcp.Prompt, next string) mcp.Result {
-					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: p.cache()}
+					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListResourcesRequest:
 			v.waitStart(ctx)
-			cat, p := v.cat.Load(), v.principal(req)
+			cat, p := v.cat.Load(), v.identity(req)
 			items := cat.resources
-			if !p.unrestricted() {
-				items = filter(items, func(x *mcp.Resource) bool { return p.mayRead(cat.resourceUps[x.URI].spec.Name) })
+			if !p.Unrestricted() {
+				items = filter(items, func(x *mcp.Resource) bool { return p.MayRead(cat.resourceUps[x.URI].spec.Name) })
 			}
 			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Resource) string { return x.URI },
 				func(items []*mcp.Resource, next string) mcp.Result {
-					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: p.cache()}
+					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListResourceTemplatesRequest:
 			v.waitStart(ctx)
-			cat, p := v.cat.Load(), v.principal(req)
+			cat, p := v.cat.Load(), v.identity(req)
 			items := cat.templates
-			if !p.unrestricted() {
-				items = filter(items, func(x *mcp.ResourceTemplate) bool { return p.mayRead(cat.templateByID[x.URITemplate].spec.Name) })
+			if !p.Unrestricted() {
+				items = filter(items, func(x *mcp.ResourceTemplate) bool { return p.MayRead(cat.templateByID[x.URITemplate].spec.Name) })
 			}
 			return listPage(v, items, cursorOf(r.Params), func(x *mcp.ResourceTemplate) string { return x.URITemplate },
 				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
-					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: p.cache()}
+					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.CallToolRequest:
 			return v.callTool(ctx, r)
@@ -273,14 +277,14 @@ func (v *view) catalogFor(ctx context.Context, found func(*catalog) bool) *catal
 
 func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Result, error) {
 	start := time.Now()
-	p := v.principal(req)
+	p := v.identity(req)
 	name := req.Params.Name
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.toolRoutes[name]; return ok })
 	route, ok := cat.toolRoutes[name]
 	rec := ToolCall{Time: start, Identity: p.Name, Session: req.Session.ID(), Tool: name, Arguments: req.Params.Arguments}
 	var res *mcp.CallToolResult
 	var err error
-	allowed := ok && p.mayCall(route)
+	allowed := ok && mayCall(p, route)
 	tracePolicy(ctx, start, p, name, route, ok, allowed) // Tracing (issue 7): the decision as a child span
 	switch {
 	case !ok:
@@ -324,10 +328,10 @@ func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Re
 // reports the request to the observer.
 func observe[R mcp.Result](v *view, ctx context.Context, method string, up *upstream, req mcp.Request, f func() (R, error)) (mcp.Result, error) {
 	start := time.Now()
-	p := v.principal(req)
+	p := v.identity(req)
 	var res R
 	var err error
-	if p.mayRead(up.spec.Name) {
+	if p.MayRead(up.spec.Name) {
 		res, err = f()
 	} else {
 		err = fault.Denied(p.Name, method+" on upstream "+strconv.Quote(up.spec.Name))
@@ -385,7 +389,7 @@ func (v *view) resourceFor(ctx context.Context, req mcp.Request, uri, method str
 	if !ok {
 		return nil, fault.Wire(fault.ResourceNotFound(uri))
 	}
-	if p := v.principal(req); !p.mayRead(up.spec.Name) {
+	if p := v.identity(req); !p.MayRead(up.spec.Name) {
 		return nil, fault.Wire(fault.Denied(p.Name, method+" on upstream "+strconv.Quote(up.spec.Name)))
 	}
 	return up, nil
@@ -421,7 +425,7 @@ func (v *view) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Com
 	default:
 		return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown ref type %q", ref.Type)))
 	}
-	if p := v.principal(req); !p.mayRead(up.spec.Name) {
+	if p := v.identity(req); !p.MayRead(up.spec.Name) {
 		return nil, fault.Wire(fault.Denied(p.Name, "completion/complete on upstream "+strconv.Quote(up.spec.Name)))
 	}
 	res, err := up.complete(ctx, req.Session, &params)

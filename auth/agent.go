@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 )
 
 // Agent tokens are told apart from OAuth tokens by all of these (SECURITY.md J16), and by being
@@ -74,8 +75,8 @@ func (c *agentConfig) init(o AgentTokenOptions, haveKeys bool, warnings *[]strin
 		if haveKeys {
 			*warnings = append(*warnings, "agent_tokens: no secret configured: agent tokens are signed with a random secret and stop working when the gateway restarts")
 		}
-	case len(o.Secret) < minAgentSecretBytes:
-		errs = append(errs, fmt.Errorf("agent_tokens: the secret must be at least %d bytes", minAgentSecretBytes))
+	case len(o.Secret) < MinAgentSecretBytes:
+		errs = append(errs, fmt.Errorf("agent_tokens: the secret must be at least %d bytes", MinAgentSecretBytes))
 	default:
 		c.secret = []byte(o.Secret)
 	}
@@ -92,18 +93,18 @@ func (c *agentConfig) init(o AgentTokenOptions, haveKeys bool, warnings *[]strin
 //
 // Errors: ErrForbidden if by is not an API key identity (agent tokens cannot mint agent tokens) or
 // if nothing requested is allowed; ErrInvalidRequest for a malformed request.
-func (a *Authenticator) IssueAgentToken(by *Identity, req AgentRequest) (token string, exp time.Time, granted *Identity, err error) {
-	if by == nil || by.Kind != KindAPIKey {
+func (a *Authenticator) IssueAgentToken(by *policy.Identity, req AgentRequest) (token string, exp time.Time, granted *policy.Identity, err error) {
+	if by == nil || by.Kind != policy.KindAPIKey {
 		return "", time.Time{}, nil, fmt.Errorf("%w: only an API key may register agents", ErrForbidden)
 	}
-	i, ok := a.byOwner[by.Name]
+	i, ok := a.byOwner[by.Owner]
 	if !ok {
 		return "", time.Time{}, nil, fmt.Errorf("%w: the API key is no longer configured", ErrForbidden)
 	}
 	if err := checkAgentRequest(req); err != nil {
 		return "", time.Time{}, nil, err
 	}
-	key := &a.keys[i].id
+	key := a.keys[i].id
 	have := intersectUpstreams(key.Upstreams, by.Upstreams)
 	haveScopes := intersect(key.Scopes, by.Scopes)
 	ups := have
@@ -132,7 +133,7 @@ func (a *Authenticator) IssueAgentToken(by *Identity, req AgentRequest) (token s
 	claims := agentClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    agentIssuer,
-			Subject:   by.Name,
+			Subject:   by.Owner,
 			Audience:  jwt.ClaimStrings{agentAudience},
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 			NotBefore: jwt.NewNumericDate(now),
@@ -172,7 +173,7 @@ func checkAgentRequest(req AgentRequest) error {
 		}
 	}
 	for _, s := range req.RequestedScopes {
-		if s != ScopeRead && s != ScopeWrite {
+		if s != policy.ScopeRead && s != policy.ScopeWrite {
 			return bad(`requested_scopes must be "read" or "write"`)
 		}
 	}
@@ -181,7 +182,7 @@ func checkAgentRequest(req AgentRequest) error {
 
 // verifyAgent verifies an agent token. ours reports whether its signature was made with this
 // authenticator's secret, whatever else is wrong with it.
-func (a *Authenticator) verifyAgent(tok string) (id *Identity, err error, ours bool) {
+func (a *Authenticator) verifyAgent(tok string) (id *policy.Identity, err error, ours bool) {
 	const what = "agent token"
 	if err := checkCompact(tok); err != nil {
 		return nil, invalid(what, err.Error()), false
@@ -216,7 +217,7 @@ func (a *Authenticator) verifyAgent(tok string) (id *Identity, err error, ours b
 	case !ok:
 		return nil, invalid(what, "its API key is no longer configured"), true
 	}
-	id = a.agentIdentity(&a.keys[i].id, &claims)
+	id = a.agentIdentity(a.keys[i].id, &claims)
 	if len(id.Upstreams) == 0 || len(id.Scopes) == 0 {
 		return nil, invalid(what, "its API key no longer allows what it grants"), true
 	}
@@ -224,21 +225,20 @@ func (a *Authenticator) verifyAgent(tok string) (id *Identity, err error, ours b
 }
 
 // agentIdentity is the identity of a verified agent token: the token's grant intersected with
-// the key's current policy.
-func (a *Authenticator) agentIdentity(key *Identity, c *agentClaims) *Identity {
-	return &Identity{
-		Name:         c.Subject,
-		Kind:         KindAgent,
+// the key's current policy, and the key's rate limit.
+func (a *Authenticator) agentIdentity(key *policy.Identity, c *agentClaims) *policy.Identity {
+	return policy.New(policy.Identity{
+		Owner:        c.Subject,
+		Kind:         policy.KindAgent,
 		Upstreams:    intersectUpstreams(key.Upstreams, c.Upstreams),
 		Tools:        slices.Clone(key.Tools),
 		Scopes:       intersect(key.Scopes, strings.Fields(c.Scope)),
-		RPM:          key.RPM,
-		Burst:        key.Burst,
+		Limit:        key.Limit,
 		Admin:        false, // an agent never inherits its key's admin rights
 		Agent:        c.Agent,
 		AgentVersion: c.AgentVersion,
 		Expiry:       c.ExpiresAt.Time,
-	}
+	})
 }
 
 // intersectUpstreams returns the upstreams allowed by both a and b, where "*" allows all: b's
@@ -248,9 +248,9 @@ func intersectUpstreams(a, b []string) []string {
 	switch {
 	case len(a) == 0 || len(b) == 0:
 		return []string{}
-	case slices.Contains(a, AllUpstreams):
+	case slices.Contains(a, policy.AllUpstreams):
 		return dedup(b)
-	case slices.Contains(b, AllUpstreams):
+	case slices.Contains(b, policy.AllUpstreams):
 		return dedup(a)
 	}
 	return intersect(a, b)
@@ -268,8 +268,8 @@ func intersect(a, b []string) []string {
 }
 
 func dedup(a []string) []string {
-	if slices.Contains(a, AllUpstreams) {
-		return []string{AllUpstreams}
+	if slices.Contains(a, policy.AllUpstreams) {
+		return []string{policy.AllUpstreams}
 	}
 	return intersect(a, a)
 }

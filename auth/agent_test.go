@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 // agentEnv has two API keys, an agent secret and OAuth with a JWKS, on a settable clock.
 type agentEnv struct {
 	*oauthEnv
-	alice, bob *Identity
+	alice, bob *policy.Identity
 }
 
 func newAgentEnv(t *testing.T) *agentEnv {
@@ -45,43 +46,43 @@ func TestIssueAgentToken(t *testing.T) {
 	e := newAgentEnv(t)
 	tests := []struct {
 		name          string
-		by            func() *Identity
+		by            func() *policy.Identity
 		req           AgentRequest
 		wantUpstreams []string
 		wantScopes    []string
 		wantTTL       time.Duration
 		wantErr       error
 	}{
-		{name: "empty request gets all the key has", by: func() *Identity { return e.alice }, req: AgentRequest{AgentName: "claude", AgentVersion: "1.2"},
+		{name: "empty request gets all the key has", by: func() *policy.Identity { return e.alice }, req: AgentRequest{AgentName: "claude", AgentVersion: "1.2"},
 			wantUpstreams: []string{"notes", "files"}, wantScopes: []string{"read", "write"}, wantTTL: 30 * time.Minute},
-		{name: "more upstreams than the key allows: only the intersection", by: func() *Identity { return e.alice },
+		{name: "more upstreams than the key allows: only the intersection", by: func() *policy.Identity { return e.alice },
 			req:           AgentRequest{AgentName: "a", RequestedUpstreams: []string{"notes", "github", "notes", "*"}, RequestedScopes: []string{"read"}},
 			wantUpstreams: []string{"notes", "files"}, wantScopes: []string{"read"}, wantTTL: 30 * time.Minute},
-		{name: "narrowing", by: func() *Identity { return e.alice },
+		{name: "narrowing", by: func() *policy.Identity { return e.alice },
 			req:           AgentRequest{AgentName: "a", RequestedUpstreams: []string{"github", "files"}, RequestedScopes: []string{"write", "read"}, TTL: time.Minute},
 			wantUpstreams: []string{"files"}, wantScopes: []string{"read", "write"}, wantTTL: time.Minute},
-		{name: "wildcard key, named request", by: func() *Identity { return e.bob },
+		{name: "wildcard key, named request", by: func() *policy.Identity { return e.bob },
 			req:           AgentRequest{AgentName: "a", RequestedUpstreams: []string{"x", "y", "x"}, RequestedScopes: []string{"read", "write"}},
 			wantUpstreams: []string{"x", "y"}, wantScopes: []string{"read"}, wantTTL: 30 * time.Minute},
-		{name: "wildcard key, wildcard request", by: func() *Identity { return e.bob }, req: AgentRequest{AgentName: "a", RequestedUpstreams: []string{"*"}, TTL: 100 * time.Hour},
+		{name: "wildcard key, wildcard request", by: func() *policy.Identity { return e.bob }, req: AgentRequest{AgentName: "a", RequestedUpstreams: []string{"*"}, TTL: 100 * time.Hour},
 			wantUpstreams: []string{"*"}, wantScopes: []string{"read"}, wantTTL: 2 * time.Hour},
-		{name: "a caller narrowed below its key", by: func() *Identity { id := e.alice.Clone(); id.Upstreams = []string{"files"}; return id },
+		{name: "a caller narrowed below its key", by: func() *policy.Identity { return withUpstreams(e.alice, "files") },
 			req: AgentRequest{AgentName: "a"}, wantUpstreams: []string{"files"}, wantScopes: []string{"read", "write"}, wantTTL: 30 * time.Minute},
-		{name: "a caller cannot widen its key", by: func() *Identity { id := e.alice.Clone(); id.Upstreams = []string{"*"}; return id },
+		{name: "a caller cannot widen its key", by: func() *policy.Identity { return withUpstreams(e.alice, "*") },
 			req: AgentRequest{AgentName: "a", RequestedUpstreams: []string{"github", "notes"}}, wantUpstreams: []string{"notes"}, wantScopes: []string{"read", "write"}, wantTTL: 30 * time.Minute},
-		{name: "nothing requested is allowed", by: func() *Identity { return e.alice }, req: AgentRequest{AgentName: "a", RequestedUpstreams: []string{"github"}}, wantErr: ErrForbidden},
-		{name: "scope not allowed", by: func() *Identity { return e.bob }, req: AgentRequest{AgentName: "a", RequestedScopes: []string{"write"}}, wantErr: ErrForbidden},
-		{name: "unknown scope", by: func() *Identity { return e.alice }, req: AgentRequest{AgentName: "a", RequestedScopes: []string{"admin"}}, wantErr: ErrInvalidRequest},
-		{name: "no name", by: func() *Identity { return e.alice }, req: AgentRequest{}, wantErr: ErrInvalidRequest},
-		{name: "control character in the name", by: func() *Identity { return e.alice }, req: AgentRequest{AgentName: "a\nb"}, wantErr: ErrInvalidRequest},
-		{name: "negative TTL", by: func() *Identity { return e.alice }, req: AgentRequest{AgentName: "a", TTL: -time.Second}, wantErr: ErrInvalidRequest},
-		{name: "nil caller", by: func() *Identity { return nil }, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
-		{name: "local identity", by: func() *Identity { return e.a.Local() }, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
-		{name: "oauth identity", by: func() *Identity {
-			return &Identity{Name: "alice", Kind: KindOAuth, Upstreams: []string{"*"}, Scopes: []string{"read"}}
+		{name: "nothing requested is allowed", by: func() *policy.Identity { return e.alice }, req: AgentRequest{AgentName: "a", RequestedUpstreams: []string{"github"}}, wantErr: ErrForbidden},
+		{name: "scope not allowed", by: func() *policy.Identity { return e.bob }, req: AgentRequest{AgentName: "a", RequestedScopes: []string{"write"}}, wantErr: ErrForbidden},
+		{name: "unknown scope", by: func() *policy.Identity { return e.alice }, req: AgentRequest{AgentName: "a", RequestedScopes: []string{"admin"}}, wantErr: ErrInvalidRequest},
+		{name: "no name", by: func() *policy.Identity { return e.alice }, req: AgentRequest{}, wantErr: ErrInvalidRequest},
+		{name: "control character in the name", by: func() *policy.Identity { return e.alice }, req: AgentRequest{AgentName: "a\nb"}, wantErr: ErrInvalidRequest},
+		{name: "negative TTL", by: func() *policy.Identity { return e.alice }, req: AgentRequest{AgentName: "a", TTL: -time.Second}, wantErr: ErrInvalidRequest},
+		{name: "nil caller", by: func() *policy.Identity { return nil }, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
+		{name: "local identity", by: func() *policy.Identity { return e.a.Local() }, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
+		{name: "oauth identity", by: func() *policy.Identity {
+			return policy.New(policy.Identity{Owner: "alice", Kind: policy.KindOAuth, Upstreams: []string{"*"}, Scopes: []string{"read"}})
 		}, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
-		{name: "unknown key owner", by: func() *Identity {
-			return &Identity{Name: "carol", Kind: KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read"}}
+		{name: "unknown key owner", by: func() *policy.Identity {
+			return policy.New(policy.Identity{Owner: "carol", Kind: policy.KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read"}})
 		}, req: AgentRequest{AgentName: "a"}, wantErr: ErrForbidden},
 	}
 	for _, tc := range tests {
@@ -97,7 +98,7 @@ func TestIssueAgentToken(t *testing.T) {
 			assert.Equal(t, t0.Add(tc.wantTTL), exp)
 			assert.Equal(t, tc.wantUpstreams, granted.Upstreams)
 			assert.Equal(t, tc.wantScopes, granted.Scopes)
-			assert.Equal(t, KindAgent, granted.Kind)
+			assert.Equal(t, policy.KindAgent, granted.Kind)
 			assert.False(t, granted.Admin, "agents never get admin")
 
 			id, err := e.a.Authenticate(ctx, header(HeaderAgentToken, tok))
@@ -130,10 +131,10 @@ func TestAgentTokenIdentity(t *testing.T) {
 	e := newAgentEnv(t)
 	tok, exp, _, err := e.a.IssueAgentToken(e.alice, AgentRequest{AgentName: "claude", AgentVersion: "4", RequestedUpstreams: []string{"notes"}, RequestedScopes: []string{"read"}})
 	require.NoError(t, err)
-	want := &Identity{
-		Name: "alice", Kind: KindAgent, Upstreams: []string{"notes"}, Tools: []string{"notes__*", "files__*"}, Scopes: []string{"read"},
-		RPM: 60, Burst: 10, Agent: "claude", AgentVersion: "4", Expiry: exp,
-	}
+	want := policy.New(policy.Identity{
+		Owner: "alice", Kind: policy.KindAgent, Upstreams: []string{"notes"}, Tools: []string{"notes__*", "files__*"}, Scopes: []string{"read"},
+		Limit: policy.Limit{RPM: 60, Burst: 10}, Agent: "claude", AgentVersion: "4", Expiry: exp,
+	})
 	for name, h := range map[string]map[string][]string{
 		"X-Agent-Token":                     {HeaderAgentToken: {tok}},
 		"bearer, with OAuth configured too": {"Authorization": {"Bearer " + tok}},
@@ -189,10 +190,10 @@ func TestAgentTokenTampering(t *testing.T) {
 		APIKeys:     []APIKey{{Key: HashKey(aliceKey), Owner: "alice", AllowedUpstreams: []string{"*"}, Scopes: []string{"read", "write"}}},
 		AgentTokens: AgentTokenOptions{Secret: strings.Repeat("b", 32)}, Now: e.clock.Now,
 	})
-	foreign, _, _, err := other.IssueAgentToken(&Identity{Name: "alice", Kind: KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read", "write"}}, AgentRequest{AgentName: "a"})
+	foreign, _, _, err := other.IssueAgentToken(policy.New(policy.Identity{Owner: "alice", Kind: policy.KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read", "write"}}), AgentRequest{AgentName: "a"})
 	require.NoError(t, err)
 	random := mustNew(t, Options{APIKeys: []APIKey{{Key: HashKey(aliceKey), Owner: "alice", AllowedUpstreams: []string{"*"}, Scopes: []string{"read"}}}, Now: e.clock.Now})
-	randomTok, _, _, err := random.IssueAgentToken(&Identity{Name: "alice", Kind: KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read"}}, AgentRequest{AgentName: "a"})
+	randomTok, _, _, err := random.IssueAgentToken(policy.New(policy.Identity{Owner: "alice", Kind: policy.KindAPIKey, Upstreams: []string{"*"}, Scopes: []string{"read"}}), AgentRequest{AgentName: "a"})
 	require.NoError(t, err)
 	assert.Len(t, random.Warnings(), 1, "no secret: a warning")
 
@@ -235,7 +236,7 @@ func TestAgentTokenTampering(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidCredential)
 	id, err := random.Authenticate(ctx, header(HeaderAgentToken, randomTok))
 	require.NoError(t, err)
-	assert.Equal(t, "alice", id.Name)
+	assert.Equal(t, "alice", id.Owner)
 }
 
 // TestJ16 checks that agent and OAuth tokens are not interchangeable.
@@ -254,10 +255,10 @@ func TestJ16(t *testing.T) {
 
 	id, err := e.a.Authenticate(ctx, bearer(agentTok))
 	require.NoError(t, err)
-	assert.Equal(t, KindAgent, id.Kind, "a bearer agent token is accepted only as an agent token")
+	assert.Equal(t, policy.KindAgent, id.Kind, "a bearer agent token is accepted only as an agent token")
 	id, err = e.a.Authenticate(ctx, bearer(oauthTok))
 	require.NoError(t, err)
-	assert.Equal(t, KindOAuth, id.Kind)
+	assert.Equal(t, policy.KindOAuth, id.Kind)
 	_, err = e.a.Authenticate(ctx, header(HeaderAgentToken, oauthTok))
 	assert.ErrorIs(t, err, ErrInvalidCredential)
 
@@ -311,4 +312,11 @@ func TestIntersectUpstreams(t *testing.T) {
 	for _, tc := range tests {
 		assert.Equal(t, tc.want, intersectUpstreams(tc.a, tc.b), "%v ∩ %v", tc.a, tc.b)
 	}
+}
+
+// withUpstreams is a copy of id allowed only ups.
+func withUpstreams(id *policy.Identity, ups ...string) *policy.Identity {
+	c := *id
+	c.Upstreams = ups
+	return &c
 }

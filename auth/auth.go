@@ -9,8 +9,10 @@
 //   - an OAuth access token as "Authorization: Bearer <jwt>", signed by an external issuer whose keys
 //     come from a JWKS URL or a configured public key.
 //
-// Each yields an [Identity] carrying the policy (upstreams, tool globs, scopes, rate limit) that the
-// aggregator enforces. The package serves no HTTP: the transport calls [Authenticator.Authenticate],
+// Each yields a [policy.Identity] carrying the policy (upstreams, tool globs, scopes, rate limit)
+// that the front door and the aggregator enforce. The record of an API key is built once, in [New],
+// with the gateway's default rate limit already applied; agent and OAuth tokens derive theirs from
+// policies resolved there. The package serves no HTTP: the transport calls [Authenticator.Authenticate],
 // answers 401 with [Authenticator.Challenge], serves [Authenticator.ResourceMetadata], and calls
 // [Authenticator.IssueAgentToken] for POST /agents/register.
 //
@@ -34,6 +36,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
 
@@ -58,8 +61,8 @@ const (
 // MaxOAuthLeeway is the largest leeway [New] accepts.
 const MaxOAuthLeeway = 60 * time.Second
 
-// minAgentSecretBytes is the shortest agent token secret New accepts.
-const minAgentSecretBytes = 32
+// MinAgentSecretBytes is the shortest agent token secret New accepts.
+const MinAgentSecretBytes = 32
 
 // Errors. Test with errors.Is.
 var (
@@ -76,7 +79,7 @@ var (
 	// ErrInvalidRequest means a request to this package is malformed, such as an agent request
 	// without a name. Map it to 400.
 	ErrInvalidRequest = errors.New("invalid request")
-	// ErrInsufficientScope is returned by [Identity.RequireScope]; no function of the
+	// ErrInsufficientScope is returned by [RequireScope]; no function of the
 	// authenticator returns it. Map it to 403 with Challenge(scope).
 	ErrInsufficientScope = errors.New("insufficient scope")
 )
@@ -97,7 +100,7 @@ func invalid(what, reason string) error { return &credentialError{what: what, re
 
 // RequireScope returns nil if id holds scope s, and otherwise an error wrapping
 // ErrInsufficientScope that names s.
-func (id *Identity) RequireScope(s string) error {
+func RequireScope(id *policy.Identity, s string) error {
 	if id.HasScope(s) {
 		return nil
 	}
@@ -115,6 +118,10 @@ type Options struct {
 	OAuth *OAuthOptions
 	// Local is the stdio identity. Nil means full access, admin.
 	Local *LocalOptions
+	// DefaultLimit is the rate limit of identities that set none (rate_limit_rpm or burst 0):
+	// the gateway's gateway.limits. An RPM of 0 means unlimited. The local identity is never
+	// limited.
+	DefaultLimit policy.Limit
 	// Now returns the current time. Nil means time.Now. For tests.
 	Now func() time.Time
 	// HTTPClient fetches the JWKS. Nil means a client with a 10s timeout. Its timeout, if any, is
@@ -205,7 +212,8 @@ type Authenticator struct {
 	byOwner  map[string]int
 	agent    agentConfig
 	oauth    *oauthVerifier
-	local    Identity
+	local    *policy.Identity
+	anon     *policy.Identity
 	now      func() time.Time
 	log      *slog.Logger
 	warnings []string
@@ -213,7 +221,7 @@ type Authenticator struct {
 
 type storedKey struct {
 	digest [sha256.Size]byte
-	id     Identity // the policy; Kind KindAPIKey
+	id     *policy.Identity // the key's record, built once; Kind KindAPIKey
 }
 
 // New checks o and returns an Authenticator. Its error lists every problem and contains no
@@ -237,15 +245,15 @@ func New(o Options) (*Authenticator, error) {
 		case k.Key == "":
 			fail("%s: key is empty", where)
 			continue
-		case strings.HasPrefix(k.Key, digestPrefix):
+		case strings.HasPrefix(k.Key, KeyDigestPrefix):
 			if !isDigest(k.Key) {
-				fail("%s: a digest must be %q and 64 lowercase hex digits", where, digestPrefix)
+				fail("%s: a digest must be %q and 64 lowercase hex digits", where, KeyDigestPrefix)
 				continue
 			}
-			hex.Decode(d[:], []byte(k.Key[len(digestPrefix):]))
+			hex.Decode(d[:], []byte(k.Key[len(KeyDigestPrefix):]))
 		default:
 			d = sha256.Sum256([]byte(k.Key))
-			a.warnings = append(a.warnings, fmt.Sprintf("%s (owner %q): the key is stored in plaintext; store %q and its SHA-256 digest in hex instead", where, k.Owner, digestPrefix))
+			a.warnings = append(a.warnings, fmt.Sprintf("%s (owner %q): the key is stored in plaintext; store %q and its SHA-256 digest in hex instead", where, k.Owner, KeyDigestPrefix))
 		}
 		if j, ok := seen[d]; ok {
 			fail("%s: same key as api_keys[%d]", where, j)
@@ -265,11 +273,11 @@ func New(o Options) (*Authenticator, error) {
 			continue
 		}
 		a.byOwner[k.Owner] = len(a.keys)
-		a.keys = append(a.keys, storedKey{digest: d, id: Identity{
-			Name: k.Owner, Kind: KindAPIKey,
+		a.keys = append(a.keys, storedKey{digest: d, id: policy.New(policy.Identity{
+			Owner: k.Owner, Kind: policy.KindAPIKey,
 			Upstreams: slices.Clone(k.AllowedUpstreams), Tools: slices.Clone(k.AllowedTools), Scopes: slices.Clone(k.Scopes),
-			RPM: k.RateLimitRPM, Burst: k.Burst, Admin: k.Admin,
-		}})
+			Limit: resolveLimit(k.RateLimitRPM, k.Burst, o.DefaultLimit), Admin: k.Admin,
+		})})
 	}
 
 	if err := a.agent.init(o.AgentTokens, len(o.APIKeys) > 0, &a.warnings); err != nil {
@@ -277,32 +285,36 @@ func New(o Options) (*Authenticator, error) {
 	}
 
 	if o.OAuth != nil {
-		v, err := newOAuthVerifier(*o.OAuth, a.now, o.HTTPClient, a.log)
+		v, err := newOAuthVerifier(*o.OAuth, o.DefaultLimit, a.now, o.HTTPClient, a.log)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		a.oauth = v
 	}
 
-	a.local = Identity{Name: "local", Kind: KindLocal, Upstreams: []string{AllUpstreams}, Scopes: []string{ScopeRead, ScopeWrite}, Admin: true}
+	local := policy.Identity{Owner: "local", Kind: policy.KindLocal, Upstreams: []string{policy.AllUpstreams},
+		Scopes: []string{policy.ScopeRead, policy.ScopeWrite}, Limit: policy.Limit{RPM: policy.Unlimited}, Admin: true}
 	if l := o.Local; l != nil {
 		if l.Owner != "" {
-			a.local.Name = l.Owner
+			local.Owner = l.Owner
 		}
 		if l.AllowedUpstreams != nil {
-			a.local.Upstreams = slices.Clone(l.AllowedUpstreams)
+			local.Upstreams = slices.Clone(l.AllowedUpstreams)
 		}
-		a.local.Tools = slices.Clone(l.AllowedTools)
+		local.Tools = slices.Clone(l.AllowedTools)
 		if l.Scopes != nil {
-			a.local.Scopes = slices.Clone(l.Scopes)
+			local.Scopes = slices.Clone(l.Scopes)
 		}
 		if l.Admin != nil {
-			a.local.Admin = *l.Admin
+			local.Admin = *l.Admin
 		}
-		if err := checkPolicy(a.local.Upstreams, a.local.Scopes, 0, 0); err != nil {
+		if err := checkPolicy(local.Upstreams, local.Scopes, 0, 0); err != nil {
 			fail("local: %w", err)
 		}
 	}
+	a.local = policy.New(local)
+	a.anon = policy.New(policy.Identity{Owner: "anonymous", Kind: policy.KindAnonymous, Upstreams: []string{policy.AllUpstreams},
+		Scopes: []string{policy.ScopeRead, policy.ScopeWrite}, Limit: resolveLimit(0, 0, o.DefaultLimit), Admin: true})
 
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
@@ -311,6 +323,22 @@ func New(o Options) (*Authenticator, error) {
 		a.log.Warn(w)
 	}
 	return a, nil
+}
+
+// resolveLimit is an identity's rate limit given its own settings (rpm: 0 the default, -1
+// unlimited; burst: 0 the default) and the gateway's default (RPM 0: unlimited). It is the one
+// place the default rate limit is applied.
+func resolveLimit(rpm, burst int, def policy.Limit) policy.Limit {
+	if rpm == 0 {
+		rpm = def.RPM
+	}
+	if rpm == 0 || rpm < 0 {
+		return policy.Limit{RPM: policy.Unlimited}
+	}
+	if burst == 0 {
+		burst = def.Burst
+	}
+	return policy.Limit{RPM: rpm, Burst: max(burst, 1)}
 }
 
 // checkPolicy checks the policy fields of one identity.
@@ -322,7 +350,7 @@ func checkPolicy(upstreams, scopes []string, rpm, burst int) error {
 		return errors.New("scopes are empty")
 	}
 	for _, s := range scopes {
-		if s != ScopeRead && s != ScopeWrite {
+		if s != policy.ScopeRead && s != policy.ScopeWrite {
 			return errors.New(`scopes must be "read" or "write"`)
 		}
 	}
@@ -345,8 +373,13 @@ func (a *Authenticator) Warnings() []string { return slices.Clone(a.warnings) }
 // Agent tokens need an API key to be issued, so they do not count.
 func (a *Authenticator) Enabled() bool { return len(a.keys) > 0 || a.oauth != nil }
 
-// Local returns a copy of the identity of the stdio downstream.
-func (a *Authenticator) Local() *Identity { return a.local.Clone() }
+// Local returns the identity of the stdio downstream and the CLI: never rate limited.
+func (a *Authenticator) Local() *policy.Identity { return a.local }
+
+// Anonymous returns the identity of HTTP requests when no credential is configured (allowed only
+// on loopback, or behind something else that authenticates): full access, admin, the gateway's
+// default rate limit.
+func (a *Authenticator) Anonymous() *policy.Identity { return a.anon }
 
 // Authenticate verifies the credential in h and returns its identity. It tries, in order:
 // X-Api-Key (an API key); X-Agent-Token (an agent token); Authorization: Bearer (an API key if it
@@ -358,7 +391,7 @@ func (a *Authenticator) Local() *Identity { return a.local.Clone() }
 // ErrInvalidCredential when the credential is rejected, including when a credential header is
 // longer than MaxCredentialBytes (checked before any parsing), when a credential header appears
 // more than once, or when Authorization is not a bearer token. ctx bounds a JWKS fetch.
-func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Identity, error) {
+func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*policy.Identity, error) {
 	keyVals, agentVals, authVals := h.Values(HeaderAPIKey), h.Values(HeaderAgentToken), h.Values("Authorization")
 	for _, vals := range [][]string{keyVals, agentVals, authVals} {
 		for _, v := range vals {
@@ -397,13 +430,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, h http.Header) (*Ident
 	return nil, ErrNoCredential
 }
 
-func (a *Authenticator) reject(ctx context.Context, err error) (*Identity, error) {
+func (a *Authenticator) reject(ctx context.Context, err error) (*policy.Identity, error) {
 	a.log.DebugContext(ctx, "credential rejected", "err", err)
 	return nil, err
 }
 
 // bearer verifies the token of an Authorization: Bearer header.
-func (a *Authenticator) bearer(ctx context.Context, tok string) (*Identity, error) {
+func (a *Authenticator) bearer(ctx context.Context, tok string) (*policy.Identity, error) {
 	if id := a.matchKey(tok); id != nil {
 		return id, nil
 	}
@@ -417,9 +450,9 @@ func (a *Authenticator) bearer(ctx context.Context, tok string) (*Identity, erro
 	return a.oauth.verify(ctx, tok)
 }
 
-// matchKey returns the identity of the API key key, or nil. It compares the key's digest with
+// matchKey returns the record of the API key key (shared: records are immutable), or nil. It compares the key's digest with
 // every stored digest in constant time, without stopping at a match.
-func (a *Authenticator) matchKey(key string) *Identity {
+func (a *Authenticator) matchKey(key string) *policy.Identity {
 	if key == "" || len(a.keys) == 0 {
 		return nil
 	}
@@ -433,7 +466,7 @@ func (a *Authenticator) matchKey(key string) *Identity {
 	if found != 1 {
 		return nil
 	}
-	return a.keys[at].id.Clone()
+	return a.keys[at].id
 }
 
 // bearerToken returns the token of an Authorization header value "Bearer <token>" (scheme in any
@@ -459,13 +492,14 @@ func bearerToken(v string) (string, bool) {
 // trimOWS trims the optional whitespace (spaces and tabs) HTTP allows around a header value.
 func trimOWS(s string) string { return strings.Trim(s, " \t") }
 
-const digestPrefix = "sha256:"
+// KeyDigestPrefix starts an API key stored as a digest.
+const KeyDigestPrefix = "sha256:"
 
 // HashKey returns the digest to store for an API key: "sha256:" and the key's SHA-256 in lowercase
 // hex.
 func HashKey(key string) string {
 	d := sha256.Sum256([]byte(key))
-	return digestPrefix + hex.EncodeToString(d[:])
+	return KeyDigestPrefix + hex.EncodeToString(d[:])
 }
 
 // NewKey returns a new API key, "mcpgw_" and 32 random bytes in unpadded base64url, and its
@@ -481,7 +515,7 @@ func NewKey() (key, digest string, err error) {
 
 // isDigest reports whether s is "sha256:" and 64 lowercase hex digits.
 func isDigest(s string) bool {
-	h, ok := strings.CutPrefix(s, digestPrefix)
+	h, ok := strings.CutPrefix(s, KeyDigestPrefix)
 	if !ok || len(h) != 2*sha256.Size {
 		return false
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -110,13 +111,13 @@ func FuzzAuthenticateHeaders(f *testing.F) {
 			fromBearer = true
 		}
 		switch id.Kind {
-		case KindAPIKey:
+		case policy.KindAPIKey:
 			require.Equal(t, c.key, used)
 			require.True(t, apiKey != "" || fromBearer)
-		case KindAgent:
+		case policy.KindAgent:
 			require.Equal(t, c.agent, used)
 			require.True(t, apiKey == "")
-		case KindOAuth:
+		case policy.KindOAuth:
 			require.Equal(t, c.oauth, used)
 			require.True(t, fromBearer)
 		default:

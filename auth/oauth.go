@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -38,18 +39,19 @@ type oauthVerifier struct {
 	issuer, audience string
 	algs             []string
 	leeway           time.Duration
-	static           []jwk    // the configured public key, or nil
-	jwks             *jwksSet // keys from jwks_url, or nil
-	policy           Identity // Upstreams, Tools, RPM, Burst for every OAuth identity
+	static           []jwk        // the configured public key, or nil
+	jwks             *jwksSet     // keys from jwks_url, or nil
+	upstreams, tools []string     // the policy of every OAuth identity
+	limit            policy.Limit // resolved against the gateway's default
 	metadata         oauthex.ProtectedResourceMetadata
 	metadataURL      string
 	now              func() time.Time
 }
 
-func newOAuthVerifier(o OAuthOptions, now func() time.Time, client *http.Client, log *slog.Logger) (*oauthVerifier, error) {
+func newOAuthVerifier(o OAuthOptions, def policy.Limit, now func() time.Time, client *http.Client, log *slog.Logger) (*oauthVerifier, error) {
 	v := &oauthVerifier{
 		issuer: o.Issuer, audience: o.Audience, algs: slices.Clone(o.Algorithms), leeway: o.Leeway, now: now,
-		policy: Identity{Upstreams: slices.Clone(o.AllowedUpstreams), Tools: slices.Clone(o.AllowedTools), RPM: o.RateLimitRPM, Burst: o.Burst},
+		upstreams: slices.Clone(o.AllowedUpstreams), tools: slices.Clone(o.AllowedTools), limit: resolveLimit(o.RateLimitRPM, o.Burst, def),
 	}
 	var errs []error
 	fail := func(msg string) { errs = append(errs, errors.New("oauth: "+msg)) }
@@ -77,7 +79,7 @@ func newOAuthVerifier(o OAuthOptions, now func() time.Time, client *http.Client,
 	if v.leeway < 0 || v.leeway > MaxOAuthLeeway {
 		fail(fmt.Sprintf("leeway must be between 0 and %s", MaxOAuthLeeway))
 	}
-	if err := checkPolicy(o.AllowedUpstreams, []string{ScopeRead}, o.RateLimitRPM, o.Burst); err != nil {
+	if err := checkPolicy(o.AllowedUpstreams, []string{policy.ScopeRead}, o.RateLimitRPM, o.Burst); err != nil {
 		fail(err.Error())
 	}
 	switch {
@@ -135,7 +137,7 @@ type oauthClaims struct {
 
 // verify verifies an OAuth access token and returns its identity: Name is sub, Scopes the
 // token's "read" and "write" scopes, the rest the configured policy.
-func (v *oauthVerifier) verify(ctx context.Context, tok string) (*Identity, error) {
+func (v *oauthVerifier) verify(ctx context.Context, tok string) (*policy.Identity, error) {
 	const what = "oauth token"
 	if err := checkCompact(tok); err != nil {
 		return nil, invalid(what, err.Error())
@@ -162,9 +164,8 @@ func (v *oauthVerifier) verify(ctx context.Context, tok string) (*Identity, erro
 	if !ok {
 		return nil, invalid(what, "malformed scope claim")
 	}
-	id := v.policy.Clone()
-	id.Name, id.Kind, id.Scopes, id.Expiry = claims.Subject, KindOAuth, scopes, claims.ExpiresAt.Time
-	return id, nil
+	return policy.New(policy.Identity{Owner: claims.Subject, Kind: policy.KindOAuth, Upstreams: v.upstreams, Tools: v.tools,
+		Scopes: scopes, Limit: v.limit, Expiry: claims.ExpiresAt.Time}), nil
 }
 
 // key is the keyfunc: it returns only keys of the type token.Method verifies with, found by kid as
@@ -228,7 +229,7 @@ func tokenScopes(scope, scp any) ([]string, bool) {
 			return nil, false
 		}
 	}
-	return intersect([]string{ScopeRead, ScopeWrite}, all), true
+	return intersect([]string{policy.ScopeRead, policy.ScopeWrite}, all), true
 }
 
 // ResourceMetadata returns this gateway's OAuth 2.0 protected resource metadata (RFC 9728) for

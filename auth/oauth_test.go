@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -151,8 +152,8 @@ func TestJWTCorpus(t *testing.T) {
 			id, err := e.a.Authenticate(ctx, bearer(tc.token))
 			if tc.ok {
 				require.NoError(t, err)
-				assert.Equal(t, KindOAuth, id.Kind)
-				assert.Equal(t, "user-1", id.Name)
+				assert.Equal(t, policy.KindOAuth, id.Kind)
+				assert.Equal(t, "user-1", id.Owner)
 				return
 			}
 			assert.Nil(t, id)
@@ -178,10 +179,10 @@ func TestJ20Identity(t *testing.T) {
 	tok := sign(t, jwt.SigningMethodRS256, k.rsa1, map[string]any{"kid": "k1"}, validClaims())
 	id, err := e.a.Authenticate(ctx, bearer(tok))
 	require.NoError(t, err)
-	assert.Equal(t, &Identity{
-		Name: "user-1", Kind: KindOAuth, Upstreams: []string{"notes"}, Tools: []string{"notes__*"},
-		Scopes: []string{"read", "write"}, RPM: 30, Burst: 5, Expiry: t0.Add(5 * time.Minute),
-	}, id)
+	assert.Equal(t, policy.New(policy.Identity{
+		Owner: "user-1", Kind: policy.KindOAuth, Upstreams: []string{"notes"}, Tools: []string{"notes__*"},
+		Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: 30, Burst: 5}, Expiry: t0.Add(5 * time.Minute),
+	}), id)
 
 	t.Run("scp array", func(t *testing.T) {
 		tok := sign(t, jwt.SigningMethodRS256, k.rsa1, map[string]any{"kid": "k1"}, with(validClaims(), map[string]any{"scope": nil, "scp": []string{"read", "admin"}}))
@@ -194,7 +195,7 @@ func TestJ20Identity(t *testing.T) {
 		id, err := e.a.Authenticate(ctx, bearer(tok))
 		require.NoError(t, err)
 		assert.Empty(t, id.Scopes)
-		assert.ErrorIs(t, id.RequireScope(ScopeRead), ErrInsufficientScope)
+		assert.ErrorIs(t, RequireScope(id, policy.ScopeRead), ErrInsufficientScope)
 	})
 }
 
@@ -292,7 +293,7 @@ func TestJWKSRotation(t *testing.T) {
 
 	id, err := e.a.Authenticate(ctx, bearer(tok2))
 	require.NoError(t, err, "unknown k2 refreshes the set")
-	assert.Equal(t, "user-1", id.Name)
+	assert.Equal(t, "user-1", id.Owner)
 	assert.Equal(t, int64(2), e.jwks.fetches.Load())
 
 	_, err = e.a.Authenticate(ctx, bearer(tok1))
@@ -387,7 +388,7 @@ func TestOAuthAlgorithms(t *testing.T) {
 			}, Now: newClock().Now})
 			id, err := a.Authenticate(ctx, bearer(sign(t, c.method, c.priv, nil, validClaims())))
 			require.NoError(t, err)
-			assert.Equal(t, "user-1", id.Name)
+			assert.Equal(t, "user-1", id.Owner)
 			_, err = a.Authenticate(ctx, bearer(sign(t, jwt.SigningMethodHS256, []byte(pemPublic(t, c.pub)), nil, validClaims())))
 			assert.ErrorIs(t, err, ErrInvalidCredential, "HS256 with the PEM as secret")
 		})

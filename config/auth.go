@@ -19,7 +19,7 @@ import (
 )
 
 // Defaults of the auth section that the auth package applies to settings left unset. Validate uses
-// them to check ttl against max_ttl; the auth package keeps its own copy of the same values.
+// them to check ttl against max_ttl; the auth package keeps its own copy, pinned equal by a test in cmd.
 const (
 	DefaultAgentTokenTTL          = time.Hour
 	DefaultAgentTokenMaxTTL       = 24 * time.Hour

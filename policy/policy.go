@@ -81,6 +81,10 @@ type Identity struct {
 	// Expiry is when the credential expires; zero for API keys and the local
 	// identity.
 	Expiry time.Time
+
+	// ti is the record as the SDK's token info, made once by New: the front
+	// door hands it over with every request.
+	ti *sdkauth.TokenInfo
 }
 
 // New returns id with its Name set from Kind, Owner and Agent. Build every
@@ -90,7 +94,9 @@ func New(id Identity) *Identity {
 	if id.Kind == KindAgent {
 		id.Name += "/" + id.Agent
 	}
-	return &id
+	p := &id
+	p.ti = p.newTokenInfo()
+	return p
 }
 
 // Local is the default identity of the stdio downstream and the CLI: the
@@ -161,7 +167,17 @@ const tokenInfoKey = "mcp-gateway/identity"
 // MCP request of the HTTP request (RequestExtra.TokenInfo): UserID is
 // id.Name (the SDK binds sessions to it), and Extra holds id itself, which
 // [FromTokenInfo] returns.
+//
+// A record built by [New] returns the one token info New made; the caller
+// must not modify it.
 func (id *Identity) TokenInfo() *sdkauth.TokenInfo {
+	if id.ti != nil && FromTokenInfo(id.ti) == id {
+		return id.ti // not a copy of the record, whose token info names the original
+	}
+	return id.newTokenInfo()
+}
+
+func (id *Identity) newTokenInfo() *sdkauth.TokenInfo {
 	return &sdkauth.TokenInfo{
 		Scopes:     id.Scopes,
 		Expiration: id.Expiry,

@@ -50,3 +50,16 @@ func TestTokenInfoRoundTrip(t *testing.T) {
 	assert.Same(t, id, FromTokenInfo(ti))
 	assert.Nil(t, FromTokenInfo(nil))
 }
+
+// TestTokenInfoBuiltOnce: a record from New hands out one token info for
+// every request; a copy of a record gets its own.
+func TestTokenInfoBuiltOnce(t *testing.T) {
+	id := New(Identity{Kind: KindAPIKey, Owner: "alice", Scopes: []string{ScopeRead}})
+	assert.Same(t, id.TokenInfo(), id.TokenInfo())
+	c := *id
+	c.Scopes = []string{ScopeWrite}
+	assert.Same(t, &c, FromTokenInfo(c.TokenInfo()), "a copy's token info names the copy")
+	assert.Equal(t, []string{ScopeWrite}, c.TokenInfo().Scopes)
+	lit := &Identity{Name: "lit"}
+	assert.Same(t, lit, FromTokenInfo(lit.TokenInfo()), "a record not built by New still works")
+}

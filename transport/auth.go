@@ -11,12 +11,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/mcp-gateway/mcp-gateway/fault"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
 
@@ -24,40 +25,23 @@ import (
 // invalid credential; the front door answers 401.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// Identity is who an HTTP request runs as, as the front door needs to know it.
-type Identity struct {
-	// Key identifies the identity uniquely; HTTP sessions are bound to it.
-	Key string
-	// Name is shown in /agents/sessions and logs.
-	Name string
-	// Agent is the agent name of an agent token.
-	Agent string
-	// Admin identities see every session in /agents/sessions.
-	Admin bool
-	// Scopes must include "read" or "write" for /mcp; otherwise 403
-	// insufficient_scope.
-	Scopes []string
-	// RPM and Burst are the identity's rate limit; RPM < 0 is unlimited.
-	RPM, Burst int
-	// TokenInfo is handed to the MCP server with each request (its Extra
-	// carries what the server needs to apply policy).
-	TokenInfo *sdkauth.TokenInfo
-}
-
 // AuthOptions configures authentication, rate limits and the auth-related
 // routes of the HTTP surface. The zero value serves everyone as Anonymous.
 type AuthOptions struct {
 	// Authenticate returns the identity of a request from its headers, or an
 	// error wrapping ErrUnauthenticated. Nil means every request runs as
 	// Anonymous.
-	Authenticate func(ctx context.Context, h http.Header) (*Identity, error)
-	// Anonymous is the identity of requests when Authenticate is nil.
-	Anonymous *Identity
+	Authenticate func(ctx context.Context, h http.Header) (*policy.Identity, error)
+	// Anonymous is the identity of requests when Authenticate is nil. Nil
+	// means full access, admin, unlimited.
+	Anonymous *policy.Identity
 	// Challenge returns the WWW-Authenticate value for a 401 (scope "") or a
 	// 403 insufficient_scope (scope set). Nil means `Bearer`.
 	Challenge func(scope string) string
-	// Allow applies the rate limit: false and how long to wait if the
-	// identity is over its limit. Nil means no limit.
+	// Allow takes a token from key's bucket of rpm requests a minute (rpm <
+	// 0: unlimited): false and how long to wait if it is empty. It is the
+	// gate every request a client sends passes, over HTTP and stdio alike
+	// (ratelimit.Limiter.Allow). Nil means no limit.
 	Allow func(key string, rpm, burst int) (bool, time.Duration)
 	// OnRateLimited is told of each request refused by the rate limit.
 	OnRateLimited func(name string)
@@ -66,7 +50,7 @@ type AuthOptions struct {
 	ResourceMetadata http.Handler
 	// RegisterAgent serves POST /agents/register for an authenticated
 	// identity; nil means 404.
-	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *Identity)
+	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *policy.Identity)
 	// Config returns the body of GET /config (the effective config with
 	// secrets redacted); nil means 404.
 	Config func() any
@@ -80,8 +64,8 @@ type AuthOptions struct {
 type identityKey struct{}
 
 // identityFrom returns the identity the auth middleware attached.
-func identityFrom(ctx context.Context) *Identity {
-	id, _ := ctx.Value(identityKey{}).(*Identity)
+func identityFrom(ctx context.Context) *policy.Identity {
+	id, _ := ctx.Value(identityKey{}).(*policy.Identity)
 	return id
 }
 
@@ -145,31 +129,25 @@ func (o *AuthOptions) challenge(scope string) string {
 // mcpGate stands in front of the SDK's streamable handler for an
 // authenticated request: scope, rate limit, JSON depth, session binding;
 // then it hands the identity's TokenInfo to the SDK.
-func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBody int64, next http.Handler) http.Handler {
+func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) http.Handler {
 	// The SDK reads TokenInfo from a context key only its RequireBearerToken
 	// sets; our verifier ignores the token and returns the identity the
 	// front door already established.
 	inject := sdkauth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*sdkauth.TokenInfo, error) {
-		id := identityFrom(ctx)
-		if id.TokenInfo != nil {
-			return id.TokenInfo, nil
-		}
-		return &sdkauth.TokenInfo{UserID: id.Key, Scopes: id.Scopes}, nil
+		return identityFrom(ctx).TokenInfo(), nil
 	}, &sdkauth.RequireBearerTokenOptions{AllowMissingExpiration: true})(next)
+	var cancels sessionCancels // session ids are this handler's own
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := identityFrom(r.Context())
-		if !slices.Contains(id.Scopes, "read") && !slices.Contains(id.Scopes, "write") {
+		if !id.MayUseMCP() {
 			w.Header().Set("WWW-Authenticate", o.challenge("read"))
 			http.Error(w, "insufficient_scope: this endpoint needs the read or write scope", http.StatusForbidden)
 			return
 		}
-		if r.Method == http.MethodPost && o.Allow != nil {
-			if ok, wait := o.Allow(id.Key, id.RPM, id.Burst); !ok {
-				if o.OnRateLimited != nil {
-					o.OnRateLimited(id.Name)
-				}
-				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-				http.Error(w, fmt.Sprintf("rate limit exceeded: retry after %s", wait.Round(time.Millisecond)), http.StatusTooManyRequests)
+		if r.Method == http.MethodPost {
+			if err := o.limit(id); err != nil {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(err.RetryAfter.Seconds()))))
+				http.Error(w, err.Error(), fault.Classify(err).HTTPStatus)
 				return
 			}
 		}
@@ -177,11 +155,11 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 			return
 		}
 		sid := r.Header.Get("Mcp-Session-Id")
-		version, ok := "", true
+		owner, version, known := "", "", false
 		if sid != "" {
-			version, ok = sessions.touch(sid, id.Key)
+			owner, version, known = book.Session(sid)
 		}
-		if !ok {
+		if known && owner != id.Name {
 			// Another identity's: the same answer as for an unknown id, so a
 			// session id reveals nothing to whoever guesses it.
 			http.Error(w, "session not found", http.StatusNotFound)
@@ -210,13 +188,35 @@ func (o *AuthOptions) mcpGate(sessions *sessionRegistry, endpoint string, maxBod
 			// for one, accept a batch).
 			r.Header.Set("Mcp-Protocol-Version", version)
 		}
-		rec := &statusRecorder{ResponseWriter: w}
-		if sid == "" && r.Method == http.MethodPost {
-			rec.keep = 64 << 10 // the initialize answer: did it succeed, in which version
+		if r.Method == http.MethodPost && sid != "" {
+			// The answer to a request the client cancels while this POST is
+			// in flight is dropped on its way out; a cancel is noted in the
+			// set of the session's POSTs in flight.
+			body := peekBody(r)
+			cancels.cancelled(sid, body)
+			set := cancels.acquire(sid)
+			defer cancels.release(sid)
+			set.noteLine(body)
+			w = &cancelFilter{ResponseWriter: w, set: set}
 		}
-		inject.ServeHTTP(rec, r)
-		sessions.observe(r.Method, sid, rec, id, endpoint)
+		inject.ServeHTTP(w, r)
 	})
+}
+
+// limit is the rate-limit gate: one token from id's bucket, or the
+// fault.RateLimited error to answer with (and the refusal counted).
+func (o *AuthOptions) limit(id *policy.Identity) *fault.Error {
+	if o.Allow == nil || id.Limit.RPM < 0 {
+		return nil
+	}
+	ok, wait := o.Allow(id.Name, id.Limit.RPM, id.Limit.Burst)
+	if ok {
+		return nil
+	}
+	if o.OnRateLimited != nil {
+		o.OnRateLimited(id.Name)
+	}
+	return fault.RateLimited(id.Name, wait)
 }
 
 // maxJSONDepth bounds the nesting of a request body, before the SDK's decoder
@@ -294,12 +294,16 @@ func writeRPCError(w http.ResponseWriter, code int, msg string) {
 
 // isBatch reports whether the (already read) request body is a JSON array.
 func isBatch(r *http.Request) bool {
-	br, ok := r.Body.(interface{ Peek() []byte })
-	if ok {
-		b := bytes.TrimLeft(br.Peek(), " \t\r\n")
-		return len(b) > 0 && b[0] == '['
+	b := bytes.TrimLeft(peekBody(r), " \t\r\n")
+	return len(b) > 0 && b[0] == '['
+}
+
+// peekBody returns the request body checkBody read, or nil.
+func peekBody(r *http.Request) []byte {
+	if br, ok := r.Body.(interface{ Peek() []byte }); ok {
+		return br.Peek()
 	}
-	return false
+	return nil
 }
 
 // duplicateTopLevelKey reports whether a JSON object (or an object in a top

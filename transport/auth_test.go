@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -23,9 +24,9 @@ func TestAuthFailuresAreLimited(t *testing.T) {
 		Status: func() any { return nil },
 		Ready:  func() bool { return true },
 		Auth: AuthOptions{
-			Authenticate: func(_ context.Context, h http.Header) (*Identity, error) {
+			Authenticate: func(_ context.Context, h http.Header) (*policy.Identity, error) {
 				if h.Get("X-Api-Key") == "good" {
-					return &Identity{Key: "good", Name: "good", Scopes: []string{"read"}}, nil
+					return &policy.Identity{Name: "good", Scopes: []string{"read"}}, nil
 				}
 				return nil, ErrUnauthenticated
 			},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"io"
 	"net"
 	"net/http"
@@ -29,7 +30,7 @@ import (
 // X-Api-Key or as a bearer token (when X-Api-Key is absent).
 const fuzzKey = "mcpgw_fuzz-0123456789abcdef"
 
-var fuzzIdentity = &Identity{Key: "fuzzer", Name: "fuzzer", Scopes: []string{"read", "write"}, RPM: -1}
+var fuzzIdentity = &policy.Identity{Name: "fuzzer", Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: -1}}
 
 // fuzzAccepts is what the fuzz authenticator accepts.
 func fuzzAccepts(h http.Header) bool {
@@ -45,12 +46,12 @@ var fuzzMethods = []string{http.MethodPost, http.MethodGet, http.MethodDelete, h
 // route on, a fake authenticator, one tool.
 var fuzzHandler = sync.OnceValue(func() http.Handler {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.AllowedOrigins = []string{"https://app.example"}
 	o.MaxBodyBytes = 1 << 20
 	o.Metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "metric 1\n") })
 	o.Auth = AuthOptions{
-		Authenticate: func(_ context.Context, h http.Header) (*Identity, error) {
+		Authenticate: func(_ context.Context, h http.Header) (*policy.Identity, error) {
 			if fuzzAccepts(h) {
 				return fuzzIdentity, nil
 			}
@@ -58,7 +59,7 @@ var fuzzHandler = sync.OnceValue(func() http.Handler {
 		},
 		Allow:  func(string, int, int) (bool, time.Duration) { return true, 0 },
 		Config: func() any { return map[string]string{"config": "redacted"} },
-		RegisterAgent: func(w http.ResponseWriter, r *http.Request, id *Identity) {
+		RegisterAgent: func(w http.ResponseWriter, r *http.Request, id *policy.Identity) {
 			writeJSON(w, http.StatusCreated, map[string]string{"agent": id.Name})
 		},
 		ResourceMetadata: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

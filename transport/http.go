@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -40,6 +42,8 @@ type HTTPOptions struct {
 	OnListen func(net.Addr)
 	// Logger receives access and error logs; nil discards them.
 	Logger *slog.Logger
+	// Version is the gateway's version, reported by /health.
+	Version string
 	// Merged serves /mcp.
 	Merged *mcp.Server
 	// Upstreams lists the names served at /mcp/{name}; Upstream returns
@@ -64,8 +68,12 @@ type HTTPOptions struct {
 	Auth AuthOptions
 	// Metrics serves /metrics; nil means 404.
 	Metrics http.Handler
-	// OnSessions is told when an HTTP session starts (+1) or ends (-1).
-	OnSessions func(endpoint string, delta int)
+	// Sessions is the record of open sessions of Merged and the Upstream
+	// servers, kept by a middleware on them (sessions.Book): the front door
+	// binds sessions to identities with it and serves /agents/sessions from
+	// it. Nil means none is kept: sessions are still bound to their identity
+	// by the SDK (403 for another's), and /agents/sessions lists nothing.
+	Sessions Sessions
 	// TracerProvider, if set, traces each request to /mcp and
 	// /mcp/{upstream} (trace.go, issue 7); nil means no tracing.
 	TracerProvider trace.TracerProvider
@@ -176,12 +184,16 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 	mux := http.NewServeMux()
 	auth := &o.Auth
 	if auth.Anonymous == nil {
-		auth.Anonymous = &Identity{Key: "anonymous", Name: "anonymous", Admin: true, Scopes: []string{"read", "write"}, RPM: -1}
+		auth.Anonymous = policy.New(policy.Identity{Kind: policy.KindAnonymous, Owner: "anonymous", Upstreams: []string{policy.AllUpstreams},
+			Scopes: []string{policy.ScopeRead, policy.ScopeWrite}, Limit: policy.Limit{RPM: policy.Unlimited}, Admin: true})
 	}
-	sessions := newSessionRegistry(o.SessionTimeout, o.OnSessions)
+	book := o.Sessions
+	if book == nil {
+		book = sessions.New()
+	}
 	mcpRoute := func(endpoint string, srv *mcp.Server) http.Handler {
 		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
-		return auth.authenticate(auth.mcpGate(sessions, endpoint, o.MaxBodyBytes, h))
+		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, h))
 	}
 	mux.Handle("/mcp", mcpRoute("/mcp", o.Merged))
 	// One handler (and so one session table) per upstream: a session made at
@@ -202,7 +214,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": o.Version})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		code := http.StatusOK
@@ -216,8 +228,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		writeJSON(w, http.StatusOK, o.Status())
 	})))
 	mux.Handle("GET /agents/sessions", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sessions.sweep(time.Now())
-		writeJSON(w, http.StatusOK, sessions.list(identityFrom(r.Context())))
+		writeJSON(w, http.StatusOK, visibleSessions(book, identityFrom(r.Context())))
 	})))
 	if auth.RegisterAgent != nil {
 		mux.Handle("POST /agents/register", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -263,17 +274,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 type statusRecorder struct {
 	http.ResponseWriter
 	code int
-	// keep, if positive, is how many bytes of the body to keep in kept.
-	keep int
-	kept []byte
 }
 
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if n := min(s.keep-len(s.kept), len(b)); n > 0 {
-		s.kept = append(s.kept, b[:n]...)
-	}
-	return s.ResponseWriter.Write(b)
-}
+func (s *statusRecorder) Write(b []byte) (int, error) { return s.ResponseWriter.Write(b) }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.code == 0 {

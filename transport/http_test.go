@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"io"
 	"log/slog"
 	"net"
@@ -57,7 +59,7 @@ func testLogger() *slog.Logger {
 // must serve.
 func TestNewHandlerZeroLogger(t *testing.T) {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.Logger = nil
 	h := NewHandler(o, true)
 	rec := httptest.NewRecorder()
@@ -67,16 +69,16 @@ func TestNewHandlerZeroLogger(t *testing.T) {
 }
 
 // testIdentities are what fakeAuthenticate accepts, by API key.
-var testIdentities = map[string]*Identity{
-	"key-alice":   {Key: "alice", Name: "alice", Scopes: []string{"read", "write"}, RPM: -1},
-	"key-bob":     {Key: "bob", Name: "bob", Agent: "bot", Scopes: []string{"read"}, RPM: -1},
-	"key-admin":   {Key: "admin", Name: "root", Admin: true, Scopes: []string{"read", "write"}, RPM: -1},
-	"key-noscope": {Key: "noscope", Name: "carol", Scopes: []string{"profile", "admin"}, RPM: -1},
-	"key-limited": {Key: "limited", Name: "dave", Scopes: []string{"read"}, RPM: 1, Burst: 1},
+var testIdentities = map[string]*policy.Identity{
+	"key-alice":   {Name: "alice", Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: -1}},
+	"key-bob":     {Name: "bob", Agent: "bot", Scopes: []string{"read"}, Limit: policy.Limit{RPM: -1}},
+	"key-admin":   {Name: "root", Admin: true, Scopes: []string{"read", "write"}, Limit: policy.Limit{RPM: -1}},
+	"key-noscope": {Name: "carol", Scopes: []string{"profile", "admin"}, Limit: policy.Limit{RPM: -1}},
+	"key-limited": {Name: "dave", Scopes: []string{"read"}, Limit: policy.Limit{RPM: 1, Burst: 1}},
 }
 
 // fakeAuthenticate identifies a request by its X-Api-Key or bearer token.
-func fakeAuthenticate(_ context.Context, h http.Header) (*Identity, error) {
+func fakeAuthenticate(_ context.Context, h http.Header) (*policy.Identity, error) {
 	key := h.Get("X-Api-Key")
 	if key == "" {
 		key, _ = strings.CutPrefix(h.Get("Authorization"), "Bearer ")
@@ -92,17 +94,24 @@ func fakeAuthenticate(_ context.Context, h http.Header) (*Identity, error) {
 
 const testChallenge = `Bearer resource_metadata="http://127.0.0.1/.well-known/oauth-protected-resource"`
 
-// testOptions returns HTTPOptions serving srv at /mcp and /mcp/up.
-func testOptions(srv *mcp.Server) HTTPOptions {
+// testOptions returns HTTPOptions serving a tool server at /mcp and another
+// at /mcp/up (both counting calls in calls), their sessions recorded as the
+// aggregator records its views'.
+func testOptions(calls *atomic.Int64) HTTPOptions {
+	book := sessions.New()
+	merged, up := newToolServer(calls), newToolServer(calls)
+	book.Track("", merged)
+	book.Track("up", up)
 	return HTTPOptions{
 		Logger:    testLogger(),
-		Merged:    srv,
+		Merged:    merged,
 		Upstreams: []string{"up"},
 		Upstream: func(name string) (*mcp.Server, bool) {
-			return srv, name == "up"
+			return up, name == "up"
 		},
-		Status: func() any { return []string{"up"} },
-		Ready:  func() bool { return true },
+		Status:   func() any { return []string{"up"} },
+		Ready:    func() bool { return true },
+		Sessions: book,
 	}
 }
 
@@ -118,7 +127,7 @@ func withAuth(o HTTPOptions) HTTPOptions {
 			return testChallenge
 		},
 		Allow: func(key string, rpm, burst int) (bool, time.Duration) {
-			if key == "limited" {
+			if key == "dave" {
 				return false, 1500 * time.Millisecond
 			}
 			return true, 0
@@ -319,7 +328,7 @@ func startTestServer(t *testing.T, o HTTPOptions) *httptest.Server {
 
 func TestOriginAndHost(t *testing.T) {
 	var calls atomic.Int64
-	o := testOptions(newToolServer(&calls))
+	o := testOptions(&calls)
 	o.AllowedOrigins = []string{"https://app.example"}
 	srv := startTestServer(t, o)
 	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
@@ -567,7 +576,7 @@ func bigCallBody(n int) []byte {
 
 func TestBodyLimit(t *testing.T) {
 	var calls atomic.Int64
-	addr, cl := startServe(t, testOptions(newToolServer(&calls)))
+	addr, cl := startServe(t, testOptions(&calls))
 	const limit = 4 << 20 // the default
 	body := bigCallBody(10 << 20)
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
@@ -612,7 +621,7 @@ func TestBodyLimit(t *testing.T) {
 
 func TestHeaderLimit(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, testOptions(newToolServer(&calls)))
+	addr, _ := startServe(t, testOptions(&calls))
 	var b strings.Builder
 	b.WriteString("GET /health HTTP/1.1\r\nHost: " + addr + "\r\n")
 	for i := 0; b.Len() < 1<<20; i++ {
@@ -639,7 +648,7 @@ func TestHeaderLimit(t *testing.T) {
 // knob for it (DefaultReadHeaderTimeout, 10s).
 func TestSlowloris(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, testOptions(newToolServer(&calls)))
+	addr, _ := startServe(t, testOptions(&calls))
 	const slow = 50
 	head := "POST /mcp HTTP/1.1\r\nHost: " + addr + "\r\nX-Slow: " + strings.Repeat("s", 100)
 	const rounds = 4 // the slow connections' bytes, one a second, that legitimate calls are made among
@@ -707,7 +716,7 @@ func TestSlowloris(t *testing.T) {
 
 func TestBatchRejected(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	batch := `[{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"echo","arguments":{}}},` +
@@ -737,7 +746,7 @@ func TestBatchRejected(t *testing.T) {
 
 func TestNotificationAccepted(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	for _, n := range []string{
@@ -754,7 +763,7 @@ func TestNotificationAccepted(t *testing.T) {
 
 func TestGETNeedsEventStream(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 	for _, accept := range []string{"", "application/json", "text/html, */xml"} {
@@ -772,7 +781,7 @@ func TestGETNeedsEventStream(t *testing.T) {
 
 func TestMalformedMessages(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, testOptions(newToolServer(&calls)))
+	srv := startTestServer(t, testOptions(&calls))
 	c := newClient(t, srv.Client(), srv.URL+"/mcp")
 	c.initialize()
 
@@ -855,7 +864,7 @@ func TestMalformedMessages(t *testing.T) {
 
 func TestAuthFrontDoor(t *testing.T) {
 	var calls atomic.Int64
-	srv := startTestServer(t, withAuth(testOptions(newToolServer(&calls))))
+	srv := startTestServer(t, withAuth(testOptions(&calls)))
 	hc := srv.Client()
 
 	t.Run("no credential", func(t *testing.T) {
@@ -974,9 +983,7 @@ func TestAuthFrontDoor(t *testing.T) {
 // runs.
 func TestFailedInitializeLeavesNoSession(t *testing.T) {
 	var calls atomic.Int64
-	var live atomic.Int64
-	o := withAuth(testOptions(newToolServer(&calls)))
-	o.OnSessions = func(_ string, delta int) { live.Add(int64(delta)) }
+	o := withAuth(testOptions(&calls))
 	srv := startTestServer(t, o)
 	c := newClient(t, srv.Client(), srv.URL+"/mcp", "X-Api-Key", "key-alice")
 	for _, params := range []string{`""`, `{"protocolVersion":1}`, `[]`} {
@@ -1000,14 +1007,14 @@ func TestFailedInitializeLeavesNoSession(t *testing.T) {
 	resp, body := list.do(http.MethodGet, "", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.JSONEq(t, `[]`, string(body), "sessions that failed to initialize are listed")
-	assert.Zero(t, live.Load(), "OnSessions counts sessions that failed to initialize")
+	assert.Empty(t, o.Sessions.(*sessions.Book).Counts(), "sessions that failed to initialize are counted")
 }
 
 // TestGatewayServesAfterAbuse runs the abusive requests of this file against
 // one real server in a row, then checks an ordinary client still works.
 func TestGatewayServesAfterAbuse(t *testing.T) {
 	var calls atomic.Int64
-	addr, _ := startServe(t, withAuth(testOptions(newToolServer(&calls))))
+	addr, _ := startServe(t, withAuth(testOptions(&calls)))
 	hc := testHTTPClient(t)
 	c := newClient(t, hc, "http://"+addr+"/mcp", "X-Api-Key", "key-alice")
 	c.initialize()

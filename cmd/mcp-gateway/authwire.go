@@ -13,17 +13,22 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
 
 // newAuthenticator maps gateway.auth to the authenticator and logs its
-// warnings (plaintext keys, a missing agent secret).
+// warnings (plaintext keys, a missing agent secret). The gateway's default
+// rate limit (gateway.limits) goes with it: the authenticator applies it to
+// each identity once, when it builds the identity's record.
 func newAuthenticator(cfg *config.Config, logger *slog.Logger) (*auth.Authenticator, error) {
 	c := cfg.Gateway.Auth
 	o := auth.Options{
-		AgentTokens: auth.AgentTokenOptions{Secret: c.AgentTokens.Secret, TTL: c.AgentTokens.TTL.D(), MaxTTL: c.AgentTokens.MaxTTL.D()},
-		Logger:      logger,
+		AgentTokens:  auth.AgentTokenOptions{Secret: c.AgentTokens.Secret, TTL: c.AgentTokens.TTL.D(), MaxTTL: c.AgentTokens.MaxTTL.D()},
+		Logger:       logger,
+		DefaultLimit: defaultLimit(cfg.Gateway.Limits),
 	}
 	for _, k := range c.APIKeys {
 		o.APIKeys = append(o.APIKeys, auth.APIKey{
@@ -45,67 +50,33 @@ func newAuthenticator(cfg *config.Config, logger *slog.Logger) (*auth.Authentica
 	return auth.New(o)
 }
 
-// principal maps an identity to the aggregator's view of it, with the
-// gateway's default rate limit where the identity sets none.
-func principal(id *auth.Identity, limits config.Limits) *aggregator.Principal {
-	rpm, burst := id.RPM, id.Burst
-	switch {
-	case rpm == 0 && id.Kind == auth.KindLocal:
-		rpm = -1 // the local user over stdio is not rate limited
-	case rpm == 0:
-		rpm = limits.RateLimitRPM
+// defaultLimit is gateway.limits as the authenticator's default: -1 (no
+// limit) becomes 0, which it reads as unlimited.
+func defaultLimit(l config.Limits) policy.Limit {
+	if l.RateLimitRPM < 0 {
+		return policy.Limit{}
 	}
-	if burst == 0 {
-		burst = limits.Burst
-	}
-	return &aggregator.Principal{
-		Name: id.Principal(), Kind: id.Kind, Upstreams: id.Upstreams, Tools: id.Tools, Scopes: id.Scopes,
-		RPM: rpm, Burst: burst, Admin: id.Admin, Agent: id.Agent,
-	}
-}
-
-// frontDoorIdentity is what the HTTP front door needs of an identity; its
-// TokenInfo carries the principal to the aggregator.
-func frontDoorIdentity(id *auth.Identity, limits config.Limits) *transport.Identity {
-	p := principal(id, limits)
-	ti := id.TokenInfo()
-	extra := map[string]any{aggregator.PrincipalKey: p}
-	for k, v := range ti.Extra {
-		extra[k] = v
-	}
-	ti.Extra = extra
-	return &transport.Identity{
-		Key: id.Principal(), Name: p.Name, Agent: id.Agent, Admin: id.Admin, Scopes: id.Scopes,
-		RPM: p.RPM, Burst: p.Burst, TokenInfo: ti,
-	}
-}
-
-// anonymous is who HTTP requests run as when no credential is configured
-// (only allowed on loopback): full access, the default rate limit.
-func anonymous(limits config.Limits) *transport.Identity {
-	return frontDoorIdentity(&auth.Identity{Name: "anonymous", Kind: "anonymous", Upstreams: []string{"*"},
-		Scopes: []string{auth.ScopeRead, auth.ScopeWrite}, Admin: true}, limits)
+	return policy.Limit{RPM: l.RateLimitRPM, Burst: l.Burst}
 }
 
 // authOptions wires the authenticator into the HTTP front door.
-func authOptions(a *auth.Authenticator, cfg *config.Config, limiter *aggregator.Limiter, obs aggregator.Observer) transport.AuthOptions {
-	limits := cfg.Gateway.Limits
+func authOptions(a *auth.Authenticator, cfg *config.Config, limiter *ratelimit.Limiter, obs aggregator.Observer) transport.AuthOptions {
 	o := transport.AuthOptions{
-		Anonymous:     anonymous(limits),
+		Anonymous:     a.Anonymous(),
 		Challenge:     a.Challenge,
 		Allow:         limiter.Allow,
 		OnRateLimited: obs.RateLimited,
 		Config:        func() any { return redactedConfig(cfg) },
 	}
 	if a.Enabled() {
-		o.Authenticate = func(ctx context.Context, h http.Header) (*transport.Identity, error) {
+		o.Authenticate = func(ctx context.Context, h http.Header) (*policy.Identity, error) {
 			id, err := a.Authenticate(ctx, h)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", transport.ErrUnauthenticated, err)
 			}
-			return frontDoorIdentity(id, limits), nil
+			return id, nil
 		}
-		o.RegisterAgent = func(w http.ResponseWriter, r *http.Request, id *transport.Identity) {
+		o.RegisterAgent = func(w http.ResponseWriter, r *http.Request, id *policy.Identity) {
 			registerAgent(w, r, a, id)
 		}
 	}
@@ -117,7 +88,7 @@ func authOptions(a *auth.Authenticator, cfg *config.Config, limiter *aggregator.
 
 // registerAgent serves POST /agents/register: an agent token for the API
 // key that asks, never granting more than the key has.
-func registerAgent(w http.ResponseWriter, r *http.Request, a *auth.Authenticator, id *transport.Identity) {
+func registerAgent(w http.ResponseWriter, r *http.Request, a *auth.Authenticator, id *policy.Identity) {
 	var body struct {
 		auth.AgentRequest
 		TTL string `json:"ttl,omitempty"`
@@ -137,7 +108,7 @@ func registerAgent(w http.ResponseWriter, r *http.Request, a *auth.Authenticator
 		}
 		req.TTL = d
 	}
-	token, exp, granted, err := a.IssueAgentToken(auth.FromTokenInfo(id.TokenInfo), req)
+	token, exp, granted, err := a.IssueAgentToken(id, req)
 	switch {
 	case errors.Is(err, auth.ErrForbidden):
 		writeError(w, http.StatusForbidden, err.Error())

@@ -176,7 +176,7 @@ func TestHTTPServe(t *testing.T) {
 	// Health, readiness, status.
 	body, code := httpGet(t, g.url+"/health", nil)
 	assert.Equal(t, http.StatusOK, code)
-	assert.JSONEq(t, `{"status":"ok"}`, string(body))
+	assert.JSONEq(t, `{"status":"ok","version":"dev"}`, string(body), "an unstamped build is version dev")
 	body, code = httpGet(t, g.url+"/readyz", nil)
 	assert.Equal(t, http.StatusOK, code, "no required upstream: ready")
 	var ready struct {

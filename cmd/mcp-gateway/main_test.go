@@ -111,8 +111,14 @@ var listenRE = regexp.MustCompile(`"msg":"serving MCP over streamable HTTP".*"ad
 // listens. The process is stopped (SIGTERM) when the test ends.
 func startHTTP(t *testing.T, configPath string, args ...string) *gatewayProcess {
 	t.Helper()
+	return startHTTPBin(t, bins.gateway, configPath, args...)
+}
+
+// startHTTPBin is startHTTP with the gateway binary at bin.
+func startHTTPBin(t *testing.T, bin, configPath string, args ...string) *gatewayProcess {
+	t.Helper()
 	g := &gatewayProcess{stderr: &syncBuffer{}, done: make(chan error, 1)}
-	g.cmd = exec.Command(bins.gateway, append([]string{"serve", "--http", "127.0.0.1:0", "--config", configPath, "--log-format", "json", "--log-level", "debug"}, args...)...)
+	g.cmd = exec.Command(bin, append([]string{"serve", "--http", "127.0.0.1:0", "--config", configPath, "--log-format", "json", "--log-level", "debug"}, args...)...)
 	pr, pw := io.Pipe()
 	g.cmd.Stderr = io.MultiWriter(g.stderr, pw)
 	require.NoError(t, g.cmd.Start())

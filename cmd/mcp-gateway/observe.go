@@ -14,6 +14,8 @@ import (
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
+	"github.com/mcp-gateway/mcp-gateway/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,7 +35,7 @@ type observer struct {
 	restarts      *prometheus.CounterVec
 	breaker       *prometheus.GaugeVec
 	rateLimited   *prometheus.CounterVec
-	sessions      *prometheus.GaugeVec
+	sessions      *sessionGauge
 	catalog       *prometheus.GaugeVec
 	audit         *slog.Logger // nil when the audit log is off
 	auditArgs     bool
@@ -43,7 +45,9 @@ type observer struct {
 }
 
 // newObserver registers the gateway's metrics and opens the audit log.
-func newObserver(cfg *config.Config, logger *slog.Logger, upstreams []string) (*observer, error) {
+// sessions, if not nil, is the record mcp_gateway_sessions_active is read
+// from.
+func newObserver(cfg *config.Config, logger *slog.Logger, upstreams []string, sessions *sessions.Book) (*observer, error) {
 	o := &observer{reg: prometheus.NewRegistry(), breakerValues: map[string]float64{"closed": 0, "half-open": 1, "open": 2, "disabled": 0}}
 	o.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	buckets := []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
@@ -61,8 +65,8 @@ func newObserver(cfg *config.Config, logger *slog.Logger, upstreams []string) (*
 		Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open."}, []string{"upstream"})
 	o.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_gateway_rate_limited_total",
 		Help: "Requests refused by the per-identity rate limit."}, []string{"identity"})
-	o.sessions = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcp_gateway_sessions_active",
-		Help: "Open downstream sessions by endpoint."}, []string{"endpoint"})
+	o.sessions = &sessionGauge{book: sessions, views: append([]string{""}, upstreams...),
+		desc: prometheus.NewDesc("mcp_gateway_sessions_active", "Open downstream sessions by endpoint.", []string{"endpoint"}, nil)}
 	o.catalog = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcp_gateway_catalog_items",
 		Help: "Items in the merged catalog by kind."}, []string{"kind"})
 	o.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "mcp_gateway_audit_write_errors_total",
@@ -155,7 +159,23 @@ func (o *observer) BreakerState(upstream, state string) {
 
 func (o *observer) CatalogSize(kind string, n int) { o.catalog.WithLabelValues(kind).Set(float64(n)) }
 
-// Sessions tracks open downstream sessions by endpoint.
-func (o *observer) Sessions(endpoint string, delta int) {
-	o.sessions.WithLabelValues(endpoint).Add(float64(delta))
+// sessionGauge is mcp_gateway_sessions_active, read from the session record
+// at each scrape, so that it is right at every moment: after a DELETE, an
+// idle expiry, a failed initialize.
+type sessionGauge struct {
+	book  *sessions.Book
+	views []string // "" (the merged catalog) and every upstream: a bounded label set
+	desc  *prometheus.Desc
+}
+
+func (g *sessionGauge) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+func (g *sessionGauge) Collect(ch chan<- prometheus.Metric) {
+	var counts map[string]int
+	if g.book != nil {
+		counts = g.book.Counts()
+	}
+	for _, v := range g.views {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, float64(counts[v]), transport.Endpoint(v))
+	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/ratelimit"
+	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -78,12 +80,15 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return err
 		}
 	}
-	limiter := aggregator.NewLimiter(0)
+	limiter := ratelimit.New(0)
 	var names []string
 	for _, u := range cfg.Enabled() {
 		names = append(names, u.Name)
 	}
-	obs, err := newObserver(cfg, logger, names)
+	// The record of downstream sessions: kept by the aggregator's servers,
+	// read by the front door and the sessions gauge.
+	book := sessions.New()
+	obs, err := newObserver(cfg, logger, names, book)
 	if err != nil {
 		return err
 	}
@@ -95,7 +100,8 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		return err
 	}
 	defer traces.shutdown(ctx, cfg.Gateway.ShutdownGrace.D())
-	aggOpts := aggregatorOptions(cfg, logger, authn, limiter, obs)
+	aggOpts := aggregatorOptions(logger, authn, obs)
+	aggOpts.Sessions = book
 	aggOpts.TracerProvider = traces.provider()
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
@@ -123,7 +129,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	if o.stdio {
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
-			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout})
+			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout}, &transport.StdioOptions{
+				Identity: authn.Local(), Allow: limiter.Allow, OnRateLimited: obs.RateLimited,
+			})
 		})
 	}
 	if addr != "" {
@@ -133,7 +141,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
-			ho.OnSessions = obs.Sessions
+			ho.Sessions = book
 			ho.TracerProvider = traces.provider() // Tracing (issue 7)
 			return transport.ServeHTTP(ctx, ho)
 		})
@@ -173,6 +181,7 @@ func httpOptions(cfg *config.Config, agg *aggregator.Aggregator, addr string, lo
 		Addr:           addr,
 		OnListen:       onListen,
 		Logger:         logger,
+		Version:        version,
 		Merged:         agg.Server(),
 		Upstreams:      names,
 		Upstream:       agg.UpstreamServer,

@@ -90,7 +90,7 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 	if err != nil {
 		return err
 	}
-	opts := aggregatorOptions(cfg, logger, authn, nil, nil)
+	opts := aggregatorOptions(logger, authn, nil)
 	// No client here can answer an upstream's sampling, elicitation or
 	// roots requests, so upstreams are not told the gateway could.
 	opts.ClientCapabilities = &mcp.ClientCapabilities{}

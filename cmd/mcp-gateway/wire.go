@@ -133,11 +133,11 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 // aggregatorOptions maps the config to the aggregator's options. Requests
 // with no identity of their own (stdio, the CLI) run as the configured local
 // identity.
-func aggregatorOptions(cfg *config.Config, logger *slog.Logger, a *auth.Authenticator, limiter *aggregator.Limiter, obs aggregator.Observer) *aggregator.Options {
+func aggregatorOptions(logger *slog.Logger, a *auth.Authenticator, obs aggregator.Observer) *aggregator.Options {
 	return &aggregator.Options{
 		Logger:   logger,
-		Local:    principal(a.Local(), cfg.Gateway.Limits),
-		Limiter:  limiter,
+		Version:  version,
+		Local:    a.Local(),
 		Observer: obs,
 	}
 }

@@ -309,7 +309,7 @@ func TestDeployImageCommandServes(t *testing.T) {
 
 	// The probes of k8s/deployment.yaml.
 	health := g.waitStatus(t, "/health", http.StatusOK, 15*time.Second)
-	assert.JSONEq(t, `{"status":"ok"}`, string(health))
+	assert.JSONEq(t, `{"status":"ok","version":"`+stampVersion+`"}`, string(health))
 	g.waitStatus(t, "/readyz", http.StatusOK, 30*time.Second)
 
 	// What the HTTP client configs do: initialize at /mcp with the key.

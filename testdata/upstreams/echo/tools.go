@@ -171,15 +171,22 @@ type whoamiOut struct {
 	EchoSecretSet bool   `json:"echo_secret_set" jsonschema:"whether ECHO_SECRET is set (its value is never shown)"`
 	EchoGreeting  string `json:"echo_greeting" jsonschema:"value of ECHO_GREETING"`
 	Cwd           string `json:"cwd" jsonschema:"working directory"`
+	// Client is the clientInfo the session's client sent in initialize.
+	Client *mcp.Implementation `json:"client,omitempty" jsonschema:"the clientInfo of this session's client"`
 }
 
-func (e *echoServer) whoami(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, whoamiOut, error) {
+func (e *echoServer) whoami(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, whoamiOut, error) {
 	_, secretSet := os.LookupEnv("ECHO_SECRET")
 	cwd, err := os.Getwd()
 	if err != nil {
 		return nil, whoamiOut{}, err
 	}
+	var client *mcp.Implementation
+	if ip := req.Session.InitializeParams(); ip != nil {
+		client = ip.ClientInfo
+	}
 	return nil, whoamiOut{
+		Client:        client,
 		Name:          e.name,
 		PID:           os.Getpid(),
 		EchoSecretSet: secretSet,

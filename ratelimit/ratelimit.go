@@ -1,13 +1,14 @@
-package aggregator
+// Package ratelimit keeps the gateway's per-identity token buckets. The front
+// door (transport) is its one user: every request a client sends, over HTTP
+// or stdio, takes a token there before the MCP server sees it.
+//
+// It is a leaf: standard library and x/time/rate only.
+package ratelimit
 
 import (
-	"context"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/mcp-gateway/mcp-gateway/fault"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/time/rate"
 )
 
@@ -29,18 +30,22 @@ type bucket struct {
 	seen       time.Time
 }
 
-// NewLimiter returns a Limiter that forgets keys idle for longer than idle
-// (zero means 10 minutes).
-func NewLimiter(idle time.Duration) *Limiter {
+// DefaultIdle is how long a bucket is kept unused when New is given zero.
+const DefaultIdle = 10 * time.Minute
+
+// New returns a Limiter that forgets keys idle for longer than idle (zero
+// means [DefaultIdle]).
+func New(idle time.Duration) *Limiter {
 	if idle <= 0 {
-		idle = 10 * time.Minute
+		idle = DefaultIdle
 	}
 	return &Limiter{idle: idle, buckets: map[string]*bucket{}}
 }
 
 // Allow takes one token from key's bucket of rpm requests per minute with
-// the given burst. A negative rpm means unlimited. If the bucket is empty it
-// returns false and how long until a token is available.
+// the given burst (less than 1 counts as 1). A negative rpm means unlimited.
+// If the bucket is empty it returns false and how long until a token is
+// available.
 func (l *Limiter) Allow(key string, rpm, burst int) (bool, time.Duration) {
 	if rpm < 0 {
 		return true, 0
@@ -85,25 +90,4 @@ func (l *Limiter) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.buckets)
-}
-
-// limitMiddleware applies the per-identity rate limit to requests that did
-// not come over HTTP (the HTTP front door limits those itself, answering 429
-// with Retry-After before the request reaches the MCP server).
-func (a *Aggregator) limitMiddleware(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if a.opts.Limiter == nil || method == "initialize" || method == "ping" || strings.HasPrefix(method, "notifications/") {
-			return next(ctx, method, req)
-		}
-		if extra := req.GetExtra(); extra != nil && extra.Header != nil {
-			return next(ctx, method, req)
-		}
-		p := a.principal(req)
-		if ok, wait := a.opts.Limiter.Allow(p.Name, p.RPM, p.Burst); !ok {
-			a.opts.Observer.RateLimited(p.Name)
-			noteOutcome(ctx, fault.OutcomeRateLimited)
-			return nil, fault.Wire(fault.RateLimited(p.Name, wait))
-		}
-		return next(ctx, method, req)
-	}
 }
