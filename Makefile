@@ -55,7 +55,7 @@ lint:
 
 fuzz:
 	@failed=; for t in config:FuzzParse auth:FuzzAuthenticateHeaders \
-		aggregator:FuzzExposedName launch:FuzzLineFilter aggregator:FuzzUpstreamMessages \
+		aggregator:FuzzExposedName launch:FuzzLineFilter launch:FuzzEventTap aggregator:FuzzUpstreamMessages \
 		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey \
 		transport:FuzzCancelFilter \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \

@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -27,7 +28,7 @@ type HTTPTransportOptions struct {
 // HTTP client sets the configured headers and never follows redirects: a
 // redirect from an upstream is an error, not a hop to an address the operator
 // did not configure.
-func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
+func NewHTTPTransport(endpoint string, o HTTPTransportOptions) *HTTPTransport {
 	max := o.MaxMessageBytes
 	if max <= 0 {
 		max = DefaultMaxMessageBytes
@@ -37,16 +38,53 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) mcp.Transport {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConns = 256
 	base.MaxIdleConnsPerHost = 256
+	t := &HTTPTransport{endpoint: endpoint, sse: o.SSE, max: max,
+		rt: &headerRoundTripper{headers: o.Headers, base: base, maxBody: int64(max)}}
+	t.sdk = t.build(t.rt)
+	return t
+}
+
+// HTTPTransport is a transport to a streamable-HTTP or legacy SSE upstream:
+// go-sdk's client transport over an HTTP client of the gateway's. Each
+// Connect makes a new connection (HTTP session); all share one pool.
+type HTTPTransport struct {
+	endpoint string
+	sse      bool
+	max      int
+	rt       http.RoundTripper
+	sdk      mcp.Transport
+}
+
+// Connect connects through go-sdk's transport. The connection is the SDK's
+// own, unwrapped: the SDK finds what it needs on it by type assertion.
+func (t *HTTPTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	return t.sdk.Connect(ctx)
+}
+
+// Tapped returns a transport like t (sharing its pool) whose HTTP client
+// shows every message it carries, as bytes and in wire order: sent gets each
+// request body before it goes out; read gets each message the upstream
+// sends — an event stream's events one by one, a JSON response body whole —
+// before go-sdk can read it. So whoever taps sees a progress notification
+// an upstream sends right before its result before go-sdk hands the result
+// over. Neither function may keep the slice it is given.
+func (t *HTTPTransport) Tapped(sent, read func(data []byte)) mcp.Transport {
+	c := *t
+	c.sdk = t.build(&tapRoundTripper{base: t.rt, sent: sent, read: read, max: t.max})
+	return &c
+}
+
+func (t *HTTPTransport) build(rt http.RoundTripper) mcp.Transport {
 	client := &http.Client{
-		Transport: &headerRoundTripper{headers: o.Headers, base: base, maxBody: int64(max)},
+		Transport: rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
 	}
-	if o.SSE {
-		return &mcp.SSEClientTransport{Endpoint: endpoint, HTTPClient: client, MaxEventSize: max}
+	if t.sse {
+		return &mcp.SSEClientTransport{Endpoint: t.endpoint, HTTPClient: client, MaxEventSize: t.max}
 	}
-	return &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: client, MaxEventSize: max}
+	return &mcp.StreamableClientTransport{Endpoint: t.endpoint, HTTPClient: client, MaxEventSize: t.max}
 }
 
 // headerRoundTripper adds fixed headers to every request, and the W3C trace

@@ -17,6 +17,8 @@ package main
 //	elicit(message)        elicitation/create; returns {"action","content"} as JSON
 //	roots()                roots/list; returns the URIs as a JSON array
 //	log(level, message)    notifications/message at level, then "ok"
+//	progress(count)        count progress notifications (1..count of count), the last one
+//	                       immediately before the result "sent COUNT"
 
 import (
 	"context"
@@ -46,6 +48,25 @@ func (e *echoServer) addTools() {
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "elicit", Description: "Ask the user (elicitation) and return the action and content as JSON."}, e.elicit)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "roots", Description: "List the client's roots and return their URIs as JSON."}, e.roots)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "log", Description: "Send a log message to the client at a level, then return ok."}, e.log)
+	mcp.AddTool(e.srv, &mcp.Tool{Name: "progress", Description: "Send count progress notifications, the last right before the result."}, e.progress)
+}
+
+type progressIn struct {
+	Count int `json:"count" jsonschema:"how many progress notifications to send"`
+}
+
+func (e *echoServer) progress(ctx context.Context, req *mcp.CallToolRequest, in progressIn) (*mcp.CallToolResult, any, error) {
+	token := req.Params.GetProgressToken()
+	if token == nil {
+		return nil, nil, errors.New("progress: the call has no progress token")
+	}
+	for i := 1; i <= in.Count; i++ {
+		err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: token, Progress: float64(i), Total: float64(in.Count)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("progress: %w", err)
+		}
+	}
+	return textResult(fmt.Sprintf("sent %d", in.Count)), nil, nil
 }
 
 type textArg struct {
