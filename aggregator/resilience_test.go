@@ -77,14 +77,15 @@ func TestBreaker(t *testing.T) {
 			require.True(t, res.IsError)
 		}
 		f.hang.Store(true)
-		for range 10 {
+		for i := range 10 {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() {
 				cs.CallTool(ctx, &mcp.CallToolParams{Name: "flaky__work", Arguments: map[string]any{}})
 				close(done)
 			}()
-			time.Sleep(10 * time.Millisecond)
+			synctest.Wait() // the call is hanging in the upstream's handler
+			require.Equal(t, int64(40+i+1), f.calls.Load(), "the call reached the upstream before it was cancelled")
 			cancel()
 			<-done
 		}
@@ -110,7 +111,10 @@ func TestBreaker(t *testing.T) {
 		assert.Nil(t, e, "other upstreams are unaffected")
 
 		// After the open timeout one probe goes through; its success closes it.
-		time.Sleep(31 * time.Second)
+		// The clock is the bubble's: sleeping moves it on at once.
+		time.Sleep(spec.Breaker.OpenTimeout - time.Millisecond)
+		assert.Equal(t, "open", status(), "still open just before the open timeout")
+		time.Sleep(2 * time.Millisecond)
 		assert.Equal(t, "half-open", status())
 		_, e = callErr(cs, "flaky__work")
 		assert.Nil(t, e)
@@ -121,7 +125,9 @@ func TestBreaker(t *testing.T) {
 		for range 5 {
 			callErr(cs, "flaky__work")
 		}
-		time.Sleep(31 * time.Second)
+		assert.Equal(t, "open", status())
+		time.Sleep(spec.Breaker.OpenTimeout + time.Millisecond)
+		assert.Equal(t, "half-open", status())
 		callErr(cs, "flaky__work")
 		assert.Equal(t, "open", status())
 		f.hang.Store(false)
