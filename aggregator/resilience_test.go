@@ -223,8 +223,12 @@ func TestRetriesOnlyIdempotent(t *testing.T) {
 		assert.Nil(t, e, "retried after reconnecting")
 		assert.Equal(t, int64(2), counts["idem"].Load())
 
+		// The retry was answered on the new connection: it is up, and the
+		// next call reaches the upstream without waiting for a reconnect.
 		synctest.Wait()
-		time.Sleep(time.Second) // let it reconnect
+		st := agg.Status()[0]
+		require.Equal(t, StateUp, st.State)
+		require.Equal(t, 1, st.Restarts)
 		_, e = callErr(cs, "up__once")
 		require.NotNil(t, e)
 		assert.Equal(t, int64(fault.CodeUpstreamUnavailable), e.Code)
@@ -308,11 +312,12 @@ func TestNotificationFloods(t *testing.T) {
 		}})
 
 		before := lists.Load()
+		// The sleeps move the bubble's clock: they set the storm's pace.
 		for i := range 300 { // a tool added every 10ms for 3s, each sending list_changed
 			srv.AddTool(echoTool(fmt.Sprintf("t%03d", i)))
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(2 * time.Second) // quiet, so the last debounced re-list runs
 		relists := lists.Load() - before
 		assert.LessOrEqual(t, relists, int64(5), "3s of list_changed re-list about once a second")
 		assert.Positive(t, relists)
