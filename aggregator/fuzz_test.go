@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/launch"
@@ -187,26 +188,31 @@ func TestUpstreamNoiseLines(t *testing.T) {
 		{"message with trailing tab", "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"x\"}}\t"},
 	} {
 		t.Run(tc.doc, func(t *testing.T) {
-			up := &fakeStdioUpstream{noise: []byte(tc.line + "\n"), max: 64 << 10}
-			var attempts atomic.Int32
-			spec := UpstreamSpec{Name: "up", Prefix: "up", Kind: "stdio", CallTimeout: 2 * time.Second, InitTimeout: 2 * time.Second,
-				NewTransport: func(ctx context.Context) (mcp.Transport, error) {
-					attempts.Add(1)
-					return up.transport(ctx)
-				}}
-			agg := startAggregator(t, []UpstreamSpec{spec}, nil)
-			cs := connect(t, agg.Server(), nil)
-			// Let the noise arrive before the call.
-			time.Sleep(100 * time.Millisecond)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__echo", Arguments: map[string]any{}})
-			require.NoError(t, err)
-			assert.Equal(t, "echoed", textOf(t, res))
-			st := agg.Status()
-			require.Len(t, st, 1)
-			assert.Zero(t, st[0].Restarts, "the line %q ended the upstream connection (last error: %s)", tc.line, st[0].LastError)
-			assert.Equal(t, int32(1), attempts.Load(), "connection attempts")
+			synctest.Test(t, func(t *testing.T) {
+				up := &fakeStdioUpstream{noise: []byte(tc.line + "\n"), max: 64 << 10}
+				var attempts atomic.Int32
+				spec := UpstreamSpec{Name: "up", Prefix: "up", Kind: "stdio", CallTimeout: 2 * time.Second, InitTimeout: 2 * time.Second,
+					NewTransport: func(ctx context.Context) (mcp.Transport, error) {
+						attempts.Add(1)
+						return up.transport(ctx)
+					}}
+				agg := startAggregator(t, []UpstreamSpec{spec}, nil)
+				cs := connect(t, agg.Server(), nil)
+				// Wait returns once every goroutine in the bubble is blocked:
+				// the noise's writer has returned (a pipe write returns once
+				// the reader took it all) and the gateway's reader has dealt
+				// with the line and waits for the next, so the call comes after it.
+				synctest.Wait()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "up__echo", Arguments: map[string]any{}})
+				require.NoError(t, err)
+				assert.Equal(t, "echoed", textOf(t, res))
+				st := agg.Status()
+				require.Len(t, st, 1)
+				assert.Zero(t, st[0].Restarts, "the line %q ended the upstream connection (last error: %s)", tc.line, st[0].LastError)
+				assert.Equal(t, int32(1), attempts.Load(), "connection attempts")
+			})
 		})
 	}
 }
