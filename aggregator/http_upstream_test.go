@@ -58,7 +58,7 @@ type upstreamStates struct {
 
 func (o upstreamStates) UpstreamState(_ string, up bool) { o.up <- up }
 
-// expect waits for the next up/down event and checks it is up.
+// expect waits for the next up/down event and checks that it is the one expected.
 func (o upstreamStates) expect(t *testing.T, up bool, what string) {
 	t.Helper()
 	select {
