@@ -1,0 +1,91 @@
+package config
+
+import (
+	"maps"
+	"regexp"
+	"slices"
+)
+
+// Pin policies for definitions that have no pin in the lockfile. See [Pins.New].
+const (
+	PinsNewQuarantine = "quarantine"
+	PinsNewAdmit      = "admit"
+)
+
+// Pins configures the check of upstream definitions against the lockfile (gateway.pins).
+type Pins struct {
+	// New is what happens, while a lockfile exists, to a tool, prompt or resource template that has
+	// no pin: PinsNewQuarantine (the default) or PinsNewAdmit.
+	New string `json:"new,omitempty"`
+}
+
+// Overrides adjusts how one upstream's tools and prompts are exposed, keyed by the upstream's own
+// names (mcpServers.NAME.overrides).
+type Overrides struct {
+	Tools   map[string]*Override `json:"tools,omitempty"`
+	Prompts map[string]*Override `json:"prompts,omitempty"`
+}
+
+// Override changes one tool or prompt. Fields left out keep the upstream's value.
+type Override struct {
+	// Name replaces the name (before the prefix). The upstream's own name is then not exposed;
+	// calls to the new name are routed to it.
+	Name string `json:"name,omitempty"`
+	// Title and Description replace the upstream's; a pointer to "" removes them.
+	Title       *string `json:"title,omitempty"`
+	Description *string `json:"description,omitempty"`
+	// Annotations set tool annotations (tools only).
+	Annotations *Annotations `json:"annotations,omitempty"`
+	// Hidden leaves the tool or prompt out entirely.
+	Hidden bool `json:"hidden,omitempty"`
+}
+
+// Annotations are the tool hints an override may set; each one left out keeps the upstream's.
+type Annotations struct {
+	ReadOnlyHint    *bool `json:"readOnlyHint,omitempty"`
+	DestructiveHint *bool `json:"destructiveHint,omitempty"`
+	IdempotentHint  *bool `json:"idempotentHint,omitempty"`
+	OpenWorldHint   *bool `json:"openWorldHint,omitempty"`
+}
+
+// nameRE is the syntax of a name an override gives: what MCP allows for tool names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
+func validatePins(errs *errorList, p *Pins) {
+	switch p.New {
+	case "", PinsNewQuarantine, PinsNewAdmit:
+	default:
+		errs.add("gateway.pins.new", detail(ErrInvalidValue, `must be "quarantine" or "admit"`))
+	}
+}
+
+// validateOverrides checks the overrides of the upstream at path p.
+func validateOverrides(errs *errorList, p string, o *Overrides) {
+	check := func(kind string, m map[string]*Override) {
+		taken := map[string]string{} // new name → the name it renames
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			ov, at := m[name], child(child(child(p, "overrides"), kind), name)
+			if ov == nil {
+				errs.add(at, detail(ErrType, "must be an object, got null"))
+				continue
+			}
+			if ov.Name != "" {
+				if !nameRE.MatchString(ov.Name) {
+					errs.add(child(at, "name"), detail(ErrInvalidValue, `must be 1 to 128 letters, digits, "_", "." or "-"`))
+				} else if first, dup := taken[ov.Name]; dup {
+					errs.add(child(at, "name"), detail(ErrConflict, "%q is renamed to the same name", first))
+				} else {
+					taken[ov.Name] = name
+				}
+			}
+			if ov.Annotations != nil && kind == "prompts" {
+				errs.add(child(at, "annotations"), detail(ErrInvalidValue, "only tools have annotations"))
+			}
+			if ov.Hidden && (ov.Name != "" || ov.Title != nil || ov.Description != nil || ov.Annotations != nil) {
+				errs.add(at, detail(ErrConflict, `"hidden" with other changes: a hidden item is not exposed at all`))
+			}
+		}
+	}
+	check("tools", o.Tools)
+	check("prompts", o.Prompts)
+}
