@@ -287,6 +287,8 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	allowed := ok && mayCall(p, route)
 	tracePolicy(ctx, start, p, name, route, ok, allowed) // Tracing (issue 7): the decision as a child span
 	switch {
+	case !ok && cat.withheldTools[name] != "":
+		err = fault.InvalidParams(cat.withheldTools[name])
 	case !ok:
 		err = fault.UnknownTool(name)
 	case !allowed:
@@ -316,6 +318,9 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Result, error) {
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.promptRoutes[req.Params.Name]; return ok })
 	route, ok := cat.promptRoutes[req.Params.Name]
+	if !ok && cat.withheldPrompts[req.Params.Name] != "" {
+		return nil, fault.Wire(fault.InvalidParams(cat.withheldPrompts[req.Params.Name]))
+	}
 	if !ok {
 		return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown prompt %q", req.Params.Name)))
 	}
