@@ -74,8 +74,9 @@ func buildCatalog(sources []source) *catalog {
 			continue
 		}
 		name := s.up.spec.Name
-		c.withheldTools = withhold(c.withheldTools, s.prefix, s.lists.gov.withheldTools)
-		c.withheldPrompts = withhold(c.withheldPrompts, s.prefix, s.lists.gov.withheldPrompts)
+		g := &s.lists.gov
+		c.withheldTools = withhold(c.withheldTools, s.prefix, g.withheldTools, g.toolOrigins, s.up.toolAllowed)
+		c.withheldPrompts = withhold(c.withheldPrompts, s.prefix, g.withheldPrompts, g.promptOrigins, func(string) bool { return true })
 		for _, t := range s.lists.tools {
 			own := origin(s.lists.gov.toolOrigins, t.Name)
 			if !s.up.toolAllowed(own) {

@@ -78,9 +78,13 @@ func origin(m map[string]string, name string) string {
 	return name
 }
 
-// withhold adds an upstream's withheld names, exposed with prefix, to m.
-func withhold(m map[string]string, prefix string, from map[string]string) map[string]string {
+// withhold adds an upstream's withheld names, exposed with prefix, to m,
+// leaving out those whose own name (through origins) is not allowed.
+func withhold(m map[string]string, prefix string, from, origins map[string]string, allowed func(string) bool) map[string]string {
 	for name, why := range from {
+		if !allowed(origin(origins, name)) {
+			continue
+		}
 		if m == nil {
 			m = map[string]string{}
 		}
