@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/govern"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/spf13/cobra"
 )
@@ -82,6 +83,14 @@ func newCallCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 // an in-memory transport (the same path any client takes) and runs f. It
 // fails if a required upstream failed and warns about the others.
 func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func(context.Context, *aggregator.Aggregator, *mcp.ClientSession) error) error {
+	return withGatewayGate(ctx, g, stderr, true, func(ctx context.Context, agg *aggregator.Aggregator, _ *govern.Gate, cs *mcp.ClientSession) error {
+		return f(ctx, agg, cs)
+	})
+}
+
+// withGatewayGate is withGateway that also hands f the gate governing the
+// catalog; checkPins false leaves the lockfile out (for "lock" itself).
+func withGatewayGate(ctx context.Context, g *globalOptions, stderr io.Writer, checkPins bool, f func(context.Context, *aggregator.Aggregator, *govern.Gate, *mcp.ClientSession) error) error {
 	cfg, logger, err := loadConfig(g, stderr, "warn")
 	if err != nil {
 		return err
@@ -94,6 +103,8 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 	// No client here can answer an upstream's sampling, elicitation or
 	// roots requests, so upstreams are not told the gateway could.
 	opts.ClientCapabilities = &mcp.ClientCapabilities{}
+	gate := govern.NewGate(govRules(cfg, lockPath(g.loadedPath), checkPins), logger)
+	opts.Governor = gateGovernor{gate}
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), opts)
 	if err != nil {
 		return err
@@ -131,7 +142,7 @@ func withGateway(ctx context.Context, g *globalOptions, stderr io.Writer, f func
 		return err
 	}
 	defer cs.Close()
-	return f(ctx, agg, cs)
+	return f(ctx, agg, gate, cs)
 }
 
 func oneLine(s string, max int) string {
