@@ -147,6 +147,8 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return nil
 		}
 	})
+	rl := newReloader(g.loadedPath, cfg, gate, agg, logger)
+	eg.Go(func() error { return rl.run(ctx) })
 	if o.stdio {
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
@@ -161,6 +163,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
 			ho.Status = func() any { return statusWithQuarantine(agg, gate) }
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
 			ho.Sessions = book
