@@ -17,6 +17,10 @@ type Pins struct {
 	// New is what happens, while a lockfile exists, to a tool, prompt or resource template that has
 	// no pin: PinsNewQuarantine (the default) or PinsNewAdmit.
 	New string `json:"new,omitempty"`
+	// QuarantineFlagged withholds every tool and prompt that "mcp-gateway tools --audit" flags
+	// (hidden Unicode, instructions to the model, other tools' names, very long descriptions,
+	// input fields asking for secrets).
+	QuarantineFlagged bool `json:"quarantine_flagged,omitempty"`
 }
 
 // Overrides adjusts how one upstream's tools and prompts are exposed, keyed by the upstream's own

@@ -1,9 +1,11 @@
 package govern
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -36,6 +38,21 @@ type Rules struct {
 	// Expose returns the exposed name of a tool or prompt of an upstream
 	// from its (overridden) name, for messages. Nil means "UPSTREAM/NAME".
 	Expose func(upstream, name string) string
+	// QuarantineFlagged withholds every tool and prompt the [Audit] flags,
+	// as exposed (after overrides). Other upstreams' tool names are those
+	// listed so far.
+	QuarantineFlagged bool
+}
+
+// StatusFlagged: the audit flagged the definition and Rules.QuarantineFlagged is set.
+const StatusFlagged Status = "flagged"
+
+// Flagged is one definition the audit flagged.
+type Flagged struct {
+	Upstream string    `json:"upstream"`
+	Kind     Kind      `json:"kind"`
+	Name     string    `json:"name"` // exposed
+	Findings []Finding `json:"findings"`
 }
 
 // Quarantine is one definition a Gate withholds, for status output.
@@ -57,7 +74,14 @@ type Gate struct {
 
 	mu          sync.Mutex
 	served      map[string][]Definition
+	shown       map[string][]exposedDef
 	quarantined map[string][]Quarantine
+}
+
+// exposedDef is a tool or prompt as served (overridden), with its exposed name.
+type exposedDef struct {
+	Definition
+	name string
 }
 
 // NewGate returns a Gate deciding by r. A nil log discards.
@@ -65,7 +89,7 @@ func NewGate(r *Rules, log *slog.Logger) *Gate {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	g := &Gate{log: log, served: map[string][]Definition{}, quarantined: map[string][]Quarantine{}}
+	g := &Gate{log: log, served: map[string][]Definition{}, shown: map[string][]exposedDef{}, quarantined: map[string][]Quarantine{}}
 	g.SetRules(r)
 	return g
 }
@@ -80,6 +104,14 @@ func (g *Gate) SetRules(r *Rules) {
 
 // Rules returns the rules in force.
 func (g *Gate) Rules() *Rules { return g.rules.Load() }
+
+// exposed returns the exposed name of an (overridden) tool or prompt name.
+func (r *Rules) exposed(k Kind, upstream, name string) string {
+	if k == KindTemplate || r.Expose == nil {
+		return upstream + "/" + name
+	}
+	return r.Expose(upstream, name)
+}
 
 func (g *Gate) exposed(r *Rules, k Key) string {
 	name := k.Name
@@ -109,7 +141,33 @@ func (g *Gate) Govern(upstream string, in Listing) Listing {
 	ov := r.Overrides[upstream]
 	out := Listing{Resources: in.Resources}
 	var served []Definition
+	var shown []exposedDef
 	var quar []Quarantine
+	others := g.otherTools(upstream)
+	// flagged audits a tool or prompt as exposed: its findings, and the
+	// reason to withhold it when flagged definitions are quarantined.
+	flagged := func(k Kind, own string, d Definition, err error) string {
+		if err != nil {
+			return ""
+		}
+		name := r.exposed(k, upstream, d.Name)
+		shown = append(shown, exposedDef{Definition: d, name: name})
+		if !r.QuarantineFlagged {
+			return ""
+		}
+		fs := Audit(d, others)
+		if len(fs) == 0 {
+			return ""
+		}
+		var parts []string
+		for _, f := range fs {
+			parts = append(parts, f.String())
+		}
+		why := fmt.Sprintf("%s %q is quarantined because the audit flagged it (%s): review it, then hide it or override what was flagged",
+			kindNoun(k), name, strings.Join(parts, "; "))
+		quar = append(quar, Quarantine{Kind: k, Name: own, Status: StatusFlagged, Reason: why})
+		return why
+	}
 	// verdict checks one definition; a definition that cannot be made
 	// (it does not marshal) is checked as invalid JSON, so it is withheld.
 	verdict := func(d Definition, err error, k Kind, name string) Verdict {
@@ -142,6 +200,11 @@ func (g *Gate) Govern(upstream string, in Listing) Listing {
 			out.WithheldTools = put(out.WithheldTools, et.Name, v.Reason)
 			continue
 		}
+		ed, err := ToolDefinition(et)
+		if why := flagged(KindTool, t.Name, ed, err); why != "" {
+			out.WithheldTools = put(out.WithheldTools, et.Name, why)
+			continue
+		}
 		out.Tools = append(out.Tools, et)
 	}
 	for _, p := range in.Prompts {
@@ -162,6 +225,11 @@ func (g *Gate) Govern(upstream string, in Listing) Listing {
 			out.WithheldPrompts = put(out.WithheldPrompts, ep.Name, v.Reason)
 			continue
 		}
+		ed, err := PromptDefinition(ep)
+		if why := flagged(KindPrompt, p.Name, ed, err); why != "" {
+			out.WithheldPrompts = put(out.WithheldPrompts, ep.Name, why)
+			continue
+		}
 		out.Prompts = append(out.Prompts, ep)
 	}
 	for _, t := range in.Templates {
@@ -173,7 +241,48 @@ func (g *Gate) Govern(upstream string, in Listing) Listing {
 			out.Templates = append(out.Templates, t)
 		}
 	}
-	g.record(upstream, served, quar)
+	g.record(upstream, served, shown, quar)
+	return out
+}
+
+// otherTools returns the own names of the tools other upstreams served.
+func (g *Gate) otherTools(upstream string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for u, defs := range g.served {
+		if u == upstream {
+			continue
+		}
+		for _, d := range defs {
+			if d.Kind == KindTool {
+				out = append(out, d.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// AuditAll audits every tool and prompt the upstreams last served, as
+// exposed, each against the tool names of all the other upstreams.
+func (g *Gate) AuditAll() []Flagged {
+	g.mu.Lock()
+	ups := slices.Sorted(maps.Keys(g.shown))
+	all := map[string][]exposedDef{}
+	for _, u := range ups {
+		all[u] = slices.Clone(g.shown[u])
+	}
+	g.mu.Unlock()
+	var out []Flagged
+	for _, u := range ups {
+		others := g.otherTools(u)
+		for _, d := range all[u] {
+			if fs := Audit(d.Definition, others); len(fs) > 0 {
+				out = append(out, Flagged{Upstream: u, Kind: d.Kind, Name: d.name, Findings: fs})
+			}
+		}
+	}
 	return out
 }
 
@@ -188,10 +297,11 @@ func put(m map[string]string, k, v string) map[string]string {
 // record keeps what the upstream served and logs what changed in its
 // quarantine: each definition newly withheld (or withheld for a new
 // reason) once, and each released.
-func (g *Gate) record(upstream string, served []Definition, quar []Quarantine) {
+func (g *Gate) record(upstream string, served []Definition, shown []exposedDef, quar []Quarantine) {
 	g.mu.Lock()
 	prev := g.quarantined[upstream]
 	g.served[upstream] = served
+	g.shown[upstream] = shown
 	g.quarantined[upstream] = quar
 	g.mu.Unlock()
 	was := map[Key]string{}
@@ -216,6 +326,7 @@ func (g *Gate) Forget(upstream string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.served, upstream)
+	delete(g.shown, upstream)
 	delete(g.quarantined, upstream)
 }
 

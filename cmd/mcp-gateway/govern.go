@@ -39,6 +39,7 @@ func govRules(cfg *config.Config, lockFile string, checkPins bool) *govern.Rules
 		r.Overrides[u.Name] = govern.Overrides{Tools: overrides(u.Overrides.Tools), Prompts: overrides(u.Overrides.Prompts)}
 	}
 	r.Expose = func(up, name string) string { return aggregator.ExposedName(prefixes[up], name) }
+	r.QuarantineFlagged = cfg.Gateway.Pins.QuarantineFlagged
 	if checkPins {
 		r.Policy.Lock, r.Policy.LockErr = readLock(lockFile)
 		r.Policy.AdmitNew = cfg.Gateway.Pins.New == config.PinsNewAdmit
