@@ -67,6 +67,8 @@ type Options struct {
 	// Governor reviews every upstream listing before it is served; nil
 	// serves listings as they are.
 	Governor Governor
+	// Budgets limits the tools each client is listed; nil means no limit.
+	Budgets Budgets
 }
 
 // Aggregator is the gateway's core. Its methods are safe for concurrent use.

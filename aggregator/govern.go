@@ -34,8 +34,8 @@ type governed struct {
 	withheldTools, withheldPrompts map[string]string
 }
 
-// govern applies g to l; with no governor l is returned as it is.
-func govern(g Governor, upstream string, l *lists) *lists {
+// applyGovernor applies g to l; with no governor l is returned as it is.
+func applyGovernor(g Governor, upstream string, l *lists) *lists {
 	if g == nil || l == nil {
 		return l
 	}
@@ -52,7 +52,7 @@ func govern(g Governor, upstream string, l *lists) *lists {
 // storeLists keeps the upstream's listing as listed and serves it governed.
 func (u *upstream) storeLists(l *lists) {
 	u.listed.Store(l)
-	u.lists.Store(govern(u.env.governor, u.spec.Name, l))
+	u.lists.Store(applyGovernor(u.env.governor, u.spec.Name, l))
 }
 
 // Regovern applies the governor again to every upstream's last listing and
@@ -64,7 +64,7 @@ func (a *Aggregator) Regovern() {
 		// Loaded before the listing, so that a concurrent re-list or
 		// disconnect wins over this.
 		cur := u.lists.Load()
-		if l := u.listed.Load(); cur != nil && l != nil && u.lists.CompareAndSwap(cur, govern(u.env.governor, u.spec.Name, l)) {
+		if l := u.listed.Load(); cur != nil && l != nil && u.lists.CompareAndSwap(cur, applyGovernor(u.env.governor, u.spec.Name, l)) {
 			a.changed(u.spec.Name)
 		}
 	}

@@ -143,6 +143,8 @@ type Gateway struct {
 	Audit Audit `json:"audit,omitempty"`
 	// Pins configures the check of definitions against the lockfile.
 	Pins Pins `json:"pins,omitempty"`
+	// Budgets limits how many tools each client is listed.
+	Budgets Budgets `json:"budgets,omitempty"`
 }
 
 // Log configures the gateway's log output.

@@ -93,3 +93,49 @@ func validateOverrides(errs *errorList, p string, o *Overrides) {
 	check("tools", o.Tools)
 	check("prompts", o.Prompts)
 }
+
+// Budgets limits how many tools a client is listed (gateway.budgets). Past its budget of N, a
+// client is listed N-3 tools (its pinned ones, then the most used) and three meta-tools that
+// search, describe and call the rest.
+type Budgets struct {
+	// Builtin applies the gateway's budgets for clients with known tool caps (Cursor, Windsurf,
+	// VS Code/Copilot, OpenAI) after Clients. Nil means true.
+	Builtin *bool `json:"builtin,omitempty"`
+	// Clients are tried in order; the first that matches a session applies.
+	Clients []*Budget `json:"clients,omitempty"`
+}
+
+// Budget is one client's tool budget.
+type Budget struct {
+	// Client is a glob (path.Match, case-insensitive) on the clientInfo.name the client sends.
+	Client string `json:"client,omitempty"`
+	// Identity is a glob on the identity: its name (an API key's owner) or "KIND:NAME"
+	// ("api_key:ci", "agent:owner/agent").
+	Identity string `json:"identity,omitempty"`
+	// MaxTools is the most tools listed, meta-tools included: at least 4. Zero lifts the limit
+	// for the clients matched.
+	MaxTools int `json:"max_tools"`
+	// Pinned are exposed tool names (globs) that stay listed first.
+	Pinned []string `json:"pinned,omitempty"`
+}
+
+func validateBudgets(errs *errorList, b *Budgets) {
+	for i, c := range b.Clients {
+		p := index("gateway.budgets.clients", i)
+		if c == nil {
+			errs.add(p, detail(ErrType, "must be an object, got null"))
+			continue
+		}
+		if c.Client == "" && c.Identity == "" {
+			errs.add(p, detail(ErrRequired, `needs "client" or "identity"`))
+		}
+		checkGlob(errs, child(p, "client"), c.Client)
+		checkGlob(errs, child(p, "identity"), c.Identity)
+		for j, g := range c.Pinned {
+			checkGlob(errs, index(child(p, "pinned"), j), g)
+		}
+		if c.MaxTools != 0 && c.MaxTools < 4 {
+			errs.add(child(p, "max_tools"), detail(ErrInvalidValue, "must be at least 4 (three meta-tools and one tool), or 0 for no limit"))
+		}
+	}
+}

@@ -35,6 +35,12 @@ func TestValidateOverridesAndPins(t *testing.T) {
 		json string
 		want []string
 	}{
+		{"budget without a match", `{"gateway": {"budgets": {"clients": [{"max_tools": 10}, {"client": "[", "max_tools": 3}]}}}`,
+			[]string{
+				`gateway.budgets.clients[0]: needs "client" or "identity"`,
+				`gateway.budgets.clients[1].client: invalid glob pattern (see Go's path.Match)`,
+				`gateway.budgets.clients[1].max_tools: must be at least 4 (three meta-tools and one tool), or 0 for no limit`,
+			}},
 		{"bad pins.new", `{"gateway": {"pins": {"new": "trust"}}}`,
 			[]string{`gateway.pins.new: must be "quarantine" or "admit"`}},
 		{"bad new name", `{"mcpServers": {"a": {"command": "x", "overrides": {"tools": {"t": {"name": "has space"}}}}}}`,

@@ -73,6 +73,7 @@ func (c *Config) validate(in decoded) errorList {
 	validateLimits(&errs, &c.Gateway.Limits)
 	validateAudit(&errs, &c.Gateway.Audit)
 	validatePins(&errs, &c.Gateway.Pins)
+	validateBudgets(&errs, &c.Gateway.Budgets)
 	validateAuth(&errs, &c.Gateway.Auth, in)
 	return errs
 }

@@ -24,13 +24,14 @@ import (
 const reloadDebounce = 200 * time.Millisecond
 
 // reloader reloads the config and lockfile while the gateway runs. What
-// takes effect without a restart: overrides and pins (the lockfile, and
-// gateway.pins), for the next request; clients get list_changed when what
+// takes effect without a restart: overrides, pins (the lockfile, and
+// gateway.pins) and tool budgets, for the next request; clients get list_changed when what
 // they see changed. Other changes are reported as needing a restart.
 type reloader struct {
 	path, lockFile string
 	gate           *govern.Gate
 	agg            *aggregator.Aggregator
+	budgets        *budgets // nil: budgets are not reloaded
 	log            *slog.Logger
 
 	mu      sync.Mutex        // one reload at a time
@@ -56,7 +57,7 @@ func fingerprintConfig(cfg *config.Config) (map[string]string, string) {
 		ups[u.Name] = string(b)
 	}
 	g := cfg.Gateway
-	g.Pins = config.Pins{}
+	g.Pins, g.Budgets = config.Pins{}, config.Budgets{}
 	b, _ := json.Marshal(g)
 	return ups, string(b)
 }
@@ -85,6 +86,9 @@ func (r *reloader) reload(reason string) (reloadResult, error) {
 		r.log.Error("the lockfile cannot be read: every definition is quarantined until it is fixed", "err", err)
 	}
 	r.gate.SetRules(rules)
+	if r.budgets != nil {
+		r.budgets.set(cfg.Gateway.Budgets)
+	}
 	r.agg.Regovern()
 	res := reloadResult{Reloaded: true}
 	ups, rest := fingerprintConfig(cfg)
@@ -103,7 +107,7 @@ func (r *reloader) reload(reason string) (reloadResult, error) {
 	if rest != r.rest {
 		res.NeedRestart = append(res.NeedRestart, "gateway")
 	}
-	r.log.Info("config reloaded: overrides and pins are in effect", "reason", reason)
+	r.log.Info("config reloaded: overrides, pins and budgets are in effect", "reason", reason)
 	if len(res.NeedRestart) > 0 {
 		r.log.Warn("config changes that take effect only at a restart", "changed", strings.Join(res.NeedRestart, ", "))
 	}

@@ -43,7 +43,7 @@ func TestReloadWithoutRestart(t *testing.T) {
 	cfgPath := writeConfig(t, cfg(nil))
 	g := startHTTP(t, cfgPath)
 	reloads := func() int {
-		return strings.Count(g.stderr.String(), `"msg":"config reloaded: overrides and pins are in effect"`)
+		return strings.Count(g.stderr.String(), `"msg":"config reloaded: overrides, pins and budgets are in effect"`)
 	}
 	waitReloads := func(n int) {
 		t.Helper()

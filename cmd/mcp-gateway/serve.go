@@ -112,6 +112,8 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		logger.Error("the lockfile cannot be read: every definition is quarantined until it is fixed", "err", err)
 	}
 	aggOpts.Governor = gateGovernor{gate}
+	buds := newBudgets(cfg.Gateway.Budgets)
+	aggOpts.Budgets = buds
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
@@ -148,6 +150,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		}
 	})
 	rl := newReloader(g.loadedPath, cfg, gate, agg, logger)
+	rl.budgets = buds
 	eg.Go(func() error { return rl.run(ctx) })
 	if o.stdio {
 		eg.Go(func() error {
