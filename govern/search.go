@@ -151,4 +151,3 @@ func argNames(schema any) []string {
 // text costs: one per four bytes, the usual rule of thumb for English and
 // JSON under BPE tokenizers.
 func EstimateTokens(jsonBytes int) int { return (jsonBytes + 3) / 4 }
-

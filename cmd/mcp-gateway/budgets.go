@@ -24,7 +24,9 @@ var builtinBudgets = []config.Budget{
 
 // budgets implements aggregator.Budgets from the config; set swaps the
 // config in on reload.
-type budgets struct{ cfg atomic.Pointer[config.Budgets] }
+type budgets struct {
+	cfg atomic.Pointer[config.Budgets]
+}
 
 func newBudgets(b config.Budgets) *budgets {
 	x := &budgets{}
