@@ -321,15 +321,6 @@ func (g *Gate) record(upstream string, served []Definition, shown []exposedDef, 
 	}
 }
 
-// Forget drops what the Gate recorded of an upstream that is gone.
-func (g *Gate) Forget(upstream string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.served, upstream)
-	delete(g.shown, upstream)
-	delete(g.quarantined, upstream)
-}
-
 // Quarantined returns what the upstream's last listing had withheld, in
 // listing order (tools, prompts, templates).
 func (g *Gate) Quarantined(upstream string) []Quarantine {
