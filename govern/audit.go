@@ -20,7 +20,8 @@ const (
 	// the tool ("ignore previous instructions", "do not tell the user").
 	RuleInstructions = "model-instructions"
 	// RuleOtherTools: the description names another upstream's tool, the
-	// way a tool steers the model towards (or away from) others.
+	// way a tool steers the model towards (or away from) others. Only names
+	// that read as identifiers count (see identifierLike).
 	RuleOtherTools = "other-tool-reference"
 	// RuleLongDescription: a description longer than [MaxDescription].
 	RuleLongDescription = "long-description"
@@ -125,7 +126,7 @@ func Audit(d Definition, others []string) []Finding {
 		out = append(out, Finding{Rule: RuleLongDescription, Where: "description", Detail: fmt.Sprintf("%d characters (more than %d)", n, MaxDescription)})
 	}
 	for _, name := range others {
-		if len(name) >= 4 && name != d.Name && wordIn(desc, name) {
+		if len(name) >= 4 && name != d.Name && identifierLike(name) && wordIn(desc, name) {
 			out = append(out, Finding{Rule: RuleOtherTools, Where: "description", Detail: fmt.Sprintf("names tool %q", name)})
 		}
 	}
@@ -187,6 +188,18 @@ func hiddenChars(s string) string {
 		return ""
 	}
 	return "hidden characters " + strings.Join(found, " ")
+}
+
+// identifierLike reports whether a tool name reads as an identifier rather
+// than an ordinary word ("send_email", "listIssues", "v2", not "progress"),
+// so that a description's plain English is not taken for a reference.
+func identifierLike(name string) bool {
+	for i, r := range name {
+		if r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || i > 0 && r >= 'A' && r <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // wordIn reports whether name occurs in s not inside a longer word.
