@@ -59,7 +59,8 @@ fuzz:
 		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey \
 		transport:FuzzCancelFilter \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \
-		examples/deploy:FuzzServeLine; do \
+		examples/deploy:FuzzServeLine \
+		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit; do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || failed="$$failed $$t"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi

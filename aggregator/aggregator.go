@@ -64,6 +64,11 @@ type Options struct {
 	// that are still making their first connection attempt, so that a client
 	// that lists right after start-up sees a complete catalog. Zero means 10s.
 	StartupWait time.Duration
+	// Governor reviews every upstream listing before it is served; nil
+	// serves listings as they are.
+	Governor Governor
+	// Budgets limits the tools each client is listed; nil means no limit.
+	Budgets Budgets
 }
 
 // Aggregator is the gateway's core. Its methods are safe for concurrent use.
@@ -129,7 +134,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		}
 		prefixes[s.Prefix] = s.Name
 		u := newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
-			impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities})
+			impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities, governor: o.Governor})
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}

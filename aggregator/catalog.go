@@ -47,6 +47,8 @@ type catalog struct {
 
 	// fingerprints of each list as exposed, to send list_changed only on change.
 	toolsSum, promptsSum, resourcesSum [32]byte
+	// withheld tools and prompts, by exposed name: why they are not served.
+	withheldTools, withheldPrompts map[string]string
 	// problems found while building: skipped definitions and collisions.
 	problems []string
 }
@@ -72,8 +74,12 @@ func buildCatalog(sources []source) *catalog {
 			continue
 		}
 		name := s.up.spec.Name
+		g := &s.lists.gov
+		c.withheldTools = withhold(c.withheldTools, s.prefix, g.withheldTools, g.toolOrigins, s.up.toolAllowed)
+		c.withheldPrompts = withhold(c.withheldPrompts, s.prefix, g.withheldPrompts, g.promptOrigins, func(string) bool { return true })
 		for _, t := range s.lists.tools {
-			if !s.up.toolAllowed(t.Name) {
+			own := origin(s.lists.gov.toolOrigins, t.Name)
+			if !s.up.toolAllowed(own) {
 				continue
 			}
 			if err := checkTool(t); err != nil {
@@ -89,7 +95,7 @@ func buildCatalog(sources []source) *catalog {
 			et := *t
 			et.Name = exposed
 			c.tools = append(c.tools, &et)
-			c.toolRoutes[exposed] = toolRoute{up: s.up, original: t.Name, tool: &et, policyName: exposeIn(s.up.spec.Prefix, t.Name)}
+			c.toolRoutes[exposed] = toolRoute{up: s.up, original: own, tool: &et, policyName: exposeIn(s.up.spec.Prefix, t.Name)}
 		}
 		for _, p := range s.lists.prompts {
 			if p == nil || p.Name == "" {
@@ -105,7 +111,7 @@ func buildCatalog(sources []source) *catalog {
 			ep := *p
 			ep.Name = exposed
 			c.prompts = append(c.prompts, &ep)
-			c.promptRoutes[exposed] = promptRoute{up: s.up, original: p.Name}
+			c.promptRoutes[exposed] = promptRoute{up: s.up, original: origin(s.lists.gov.promptOrigins, p.Name)}
 		}
 		for _, r := range s.lists.resources {
 			if r == nil || r.URI == "" {

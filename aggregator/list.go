@@ -19,6 +19,7 @@ type lists struct {
 	prompts   []*mcp.Prompt
 	resources []*mcp.Resource
 	templates []*mcp.ResourceTemplate
+	gov       governed // what the Governor said; zero when listed
 }
 
 // listAll lists every feature the upstream advertises.

@@ -101,6 +101,8 @@ type upstreamEnv struct {
 	changed func(upstream string)
 	impl    *mcp.Implementation     // the clientInfo it sends
 	caps    *mcp.ClientCapabilities // what its shared session declares; nil means everything bridged
+
+	governor Governor // nil: lists are served as listed
 }
 
 // upstream is one upstream server's connection lifecycle: it connects,
@@ -117,6 +119,7 @@ type upstream struct {
 	progress *progressRelay
 	dialCfg  *dialConfig
 	lists    atomic.Pointer[lists] // nil while down
+	listed   atomic.Pointer[lists] // as last listed, for Regovern
 
 	firstOnce sync.Once
 	firstDone chan struct{} // closed after the first connection attempt
@@ -253,7 +256,7 @@ func (u *upstream) connectAndServe(ctx context.Context) error {
 	}
 	u.asks.restore(ctx, s.cs, u.log)
 	init := s.cs.InitializeResult()
-	u.lists.Store(l)
+	u.storeLists(l)
 	u.mu.Lock()
 	u.shared, u.state, u.since, u.lastErr = s, StateUp, time.Now(), ""
 	u.mu.Unlock()
@@ -298,7 +301,7 @@ func (u *upstream) serve(ctx context.Context, s *session) error {
 				u.log.Warn("re-listing after list_changed failed", "err", err)
 				continue
 			}
-			u.lists.Store(l)
+			u.storeLists(l)
 			u.env.changed(u.spec.Name)
 		}
 	}

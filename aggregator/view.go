@@ -51,6 +51,9 @@ type view struct {
 
 	cat atomic.Pointer[catalog]
 
+	budgets Budgets // nil: no tool budgets
+	uses    uses    // calls per tool, to rank within a budget
+
 	mu       sync.Mutex // serialises rebuilds
 	problems string     // last logged problems, to log only changes
 }
@@ -58,7 +61,7 @@ type view struct {
 func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), identity func(mcp.Request) *policy.Identity) *view {
 	v := &view{
 		name: name, sources: sources, prefixed: prefixed, pageSize: opts.PageSize,
-		log: opts.Logger, waitStart: waitStart, identity: identity, obs: opts.Observer,
+		log: opts.Logger, waitStart: waitStart, identity: identity, obs: opts.Observer, budgets: opts.Budgets,
 	}
 	if name != "" {
 		v.log = v.log.With("view", name)
@@ -149,6 +152,9 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 			if !p.Unrestricted() {
 				items = filter(items, func(t *mcp.Tool) bool { return mayCall(p, cat.toolRoutes[t.Name]) })
 			}
+			if limit, pinned := v.budgetOf(r.Session, p); limit > 0 {
+				items = v.withinBudget(items, limit, pinned)
+			}
 			return listPage(v, items, cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
 					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: cacheFor(p)}
@@ -187,6 +193,10 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.CallToolRequest:
+			if res, ok, err := v.callMeta(ctx, r); ok {
+				return res, err
+			}
+			v.uses.add(r.Params.Name)
 			return v.callTool(ctx, r)
 		case *mcp.GetPromptRequest:
 			return v.getPrompt(ctx, r)
@@ -287,6 +297,8 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 	allowed := ok && mayCall(p, route)
 	tracePolicy(ctx, start, p, name, route, ok, allowed) // Tracing (issue 7): the decision as a child span
 	switch {
+	case !ok && cat.withheldTools[name] != "":
+		err = fault.InvalidParams(cat.withheldTools[name])
 	case !ok:
 		err = fault.UnknownTool(name)
 	case !allowed:
@@ -316,6 +328,9 @@ func (v *view) callTool(ctx context.Context, req *mcp.CallToolRequest) (mcp.Resu
 func (v *view) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (mcp.Result, error) {
 	cat := v.catalogFor(ctx, func(c *catalog) bool { _, ok := c.promptRoutes[req.Params.Name]; return ok })
 	route, ok := cat.promptRoutes[req.Params.Name]
+	if !ok && cat.withheldPrompts[req.Params.Name] != "" {
+		return nil, fault.Wire(fault.InvalidParams(cat.withheldPrompts[req.Params.Name]))
+	}
 	if !ok {
 		return nil, fault.Wire(fault.InvalidParams(fmt.Sprintf("unknown prompt %q", req.Params.Name)))
 	}

@@ -93,6 +93,8 @@ type Upstream struct {
 	// MaxConcurrency caps the calls in flight to the upstream; further calls
 	// wait (within their timeout). Zero means no cap.
 	MaxConcurrency int `json:"max_concurrency,omitempty"`
+	// Overrides rename, retitle, re-describe, annotate or hide tools and prompts.
+	Overrides Overrides `json:"overrides,omitempty"`
 	// Ignored lists, sorted, the keys of this entry that the gateway does not know. Other clients'
 	// configs carry such keys (for example "autoApprove"), so they are not errors.
 	Ignored []string `json:"-"`
@@ -139,6 +141,10 @@ type Gateway struct {
 	Metrics Metrics `json:"metrics,omitempty"`
 	// Audit configures the audit log of tool calls.
 	Audit Audit `json:"audit,omitempty"`
+	// Pins configures the check of definitions against the lockfile.
+	Pins Pins `json:"pins,omitempty"`
+	// Budgets limits how many tools each client is listed.
+	Budgets Budgets `json:"budgets,omitempty"`
 }
 
 // Log configures the gateway's log output.

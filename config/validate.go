@@ -72,6 +72,8 @@ func (c *Config) validate(in decoded) errorList {
 	validateGateway(&errs, &c.Gateway)
 	validateLimits(&errs, &c.Gateway.Limits)
 	validateAudit(&errs, &c.Gateway.Audit)
+	validatePins(&errs, &c.Gateway.Pins)
+	validateBudgets(&errs, &c.Gateway.Budgets)
 	validateAuth(&errs, &c.Gateway.Auth, in)
 	return errs
 }
@@ -141,6 +143,7 @@ func validateUpstream(errs *errorList, p string, u *Upstream, in decoded) (prefi
 	for i, pat := range u.Tools.Deny {
 		checkGlob(errs, index(at("tools")+".deny", i), pat)
 	}
+	validateOverrides(errs, p, &u.Overrides)
 	if u.Timeout < 0 {
 		errs.add(at("timeout"), detail(ErrInvalidValue, "must not be negative"))
 	}

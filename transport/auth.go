@@ -54,6 +54,10 @@ type AuthOptions struct {
 	// Config returns the body of GET /config (the effective config with
 	// secrets redacted); nil means 404.
 	Config func() any
+	// Reload, if set, serves POST /admin/reload for admin identities: it
+	// reloads the config and returns what the body reports; an error is
+	// answered 422 with its message (the running config is kept).
+	Reload func() (any, error)
 	// MetricsRequireAuth puts /metrics behind authentication.
 	MetricsRequireAuth bool
 	// BodyReadTimeout bounds reading one request body (408 past it). Zero

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -242,6 +243,20 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 				return
 			}
 			writeJSON(w, http.StatusOK, auth.Config())
+		})))
+	}
+	if auth.Reload != nil {
+		mux.Handle("POST /admin/reload", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !identityFrom(r.Context()).Admin {
+				http.Error(w, "forbidden: /admin/reload is for admin identities", http.StatusForbidden)
+				return
+			}
+			res, err := auth.Reload()
+			if err != nil {
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"reloaded": false, "errors": strings.Split(err.Error(), "\n")})
+				return
+			}
+			writeJSON(w, http.StatusOK, res)
 		})))
 	}
 	if auth.ResourceMetadata != nil {

@@ -14,6 +14,9 @@ type globalOptions struct {
 	configPath string
 	logLevel   string
 	logFormat  string
+	// loadedPath is the config file loadConfig found (the lockfile sits
+	// next to it).
+	loadedPath string
 }
 
 // exitError carries a process exit code without printing anything more.
@@ -57,6 +60,7 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(g, stdin, stdout, stderr),
 		newToolsCmd(g, stdout, stderr),
 		newCallCmd(g, stdout, stderr),
+		newLockCmd(g, stdout, stderr),
 		newValidateCmd(g, stdout, stderr),
 		newVersionCmd(stdout),
 		newKeysCmd(stdin, stdout),

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
+	"github.com/mcp-gateway/mcp-gateway/govern"
 	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/mcp-gateway/mcp-gateway/transport"
@@ -22,6 +23,7 @@ type serveOptions struct {
 	stdio                bool
 	http                 string
 	allowUnauthenticated bool
+	locked               bool
 	// onListen, if set, receives the HTTP address once bound (tests).
 	onListen func(net.Addr)
 }
@@ -56,6 +58,7 @@ HTTP instead (ADDR defaults to the config's gateway.listen, else 127.0.0.1:8080)
 	f.StringVar(&o.http, "http", "", "serve streamable HTTP on ADDR (default: gateway.listen, else 127.0.0.1:8080)")
 	f.Lookup("http").NoOptDefVal = httpFromConfig
 	f.BoolVar(&o.allowUnauthenticated, "allow-unauthenticated", false, "allow listening on a non-loopback address without authentication")
+	f.BoolVar(&o.locked, "locked", false, "refuse to start if any definition differs from mcp-gateway.lock (for CI)")
 	return cmd
 }
 
@@ -103,6 +106,14 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	aggOpts := aggregatorOptions(logger, authn, obs)
 	aggOpts.Sessions = book
 	aggOpts.TracerProvider = traces.provider()
+	lockFile := lockPath(g.loadedPath)
+	gate := govern.NewGate(govRules(cfg, lockFile, true), logger)
+	if err := gate.Rules().Policy.LockErr; err != nil {
+		logger.Error("the lockfile cannot be read: every definition is quarantined until it is fixed", "err", err)
+	}
+	aggOpts.Governor = gateGovernor{gate}
+	buds := newBudgets(cfg.Gateway.Budgets)
+	aggOpts.Budgets = buds
 	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
@@ -114,6 +125,18 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	defer stopAgg()
 	aggErr := make(chan error, 1)
 	go func() { aggErr <- agg.Run(aggCtx) }()
+	if o.locked {
+		select {
+		case err := <-aggErr:
+			return err
+		case <-agg.Started():
+		}
+		if err := checkLocked(agg, gate, lockFile, logger); err != nil {
+			stopAgg()
+			<-aggErr
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	eg, ctx := errgroup.WithContext(ctx)
@@ -126,6 +149,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return nil
 		}
 	})
+	rl := newReloader(g.loadedPath, cfg, gate, agg, logger)
+	rl.budgets = buds
+	eg.Go(func() error { return rl.run(ctx) })
 	if o.stdio {
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
@@ -138,7 +164,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		eg.Go(func() error {
 			defer cancel()
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
+			ho.Status = func() any { return statusWithQuarantine(agg, gate) }
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
 			ho.Sessions = book

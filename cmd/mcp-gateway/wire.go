@@ -113,6 +113,7 @@ func loadConfig(g *globalOptions, stderr io.Writer, cliLevel string) (*config.Co
 		return nil, nil, err
 	}
 	resolvePaths(cfg, filepath.Dir(path))
+	g.loadedPath = path
 	level, format := g.logLevel, g.logFormat
 	if level == "" {
 		level = cliLevel

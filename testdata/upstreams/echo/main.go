@@ -15,6 +15,8 @@
 //	--long-names      also register a 100-character tool name and a dotted one (see addLongNames)
 //	--bad-schema      also list a tool "bad_schema" whose input schema is {"type":"string"} (see badSchema)
 //	--stderr-noise    write a line to stderr for every message received
+//	--echo-description TEXT
+//	                  the echo tool's description (to test a definition that changed)
 //
 // With --http or --sse it writes exactly one line "listening on http://HOST:PORT"
 // to stderr once the listener is bound. It exits cleanly on SIGINT, SIGTERM
@@ -68,6 +70,7 @@ type options struct {
 	stderrNoise bool
 	rootsOnInit bool
 	verbose     bool
+	echoDesc    string
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -82,6 +85,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&o.stderrNoise, "stderr-noise", false, "write a line to stderr for every message received")
 	fs.BoolVar(&o.rootsOnInit, "roots-on-init", false, "ask the client for roots/list when it is initialized, if it declared roots (as server-filesystem does)")
 	fs.BoolVar(&o.verbose, "v", false, "log SDK activity to stderr")
+	fs.StringVar(&o.echoDesc, "echo-description", "Echo text back, with the request's _meta in the result's _meta.echoed_meta.", "the echo tool's description `TEXT`")
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -108,10 +112,12 @@ type echoServer struct {
 	logger     *slog.Logger
 	stderr     io.Writer
 	sseHeaders lastHeaders // headers() over SSE; see there
+
+	echoDescription string
 }
 
 func newServer(o options, logger *slog.Logger, stderr io.Writer) *echoServer {
-	e := &echoServer{name: o.name, logger: logger, stderr: stderr}
+	e := &echoServer{name: o.name, logger: logger, stderr: stderr, echoDescription: o.echoDesc}
 	sdkLogger := slog.New(slog.DiscardHandler)
 	if o.verbose {
 		sdkLogger = logger
@@ -140,7 +146,7 @@ func newServer(o options, logger *slog.Logger, stderr io.Writer) *echoServer {
 	e.addTools()
 	e.addFeatures()
 	for i := range o.tools {
-		addGenerated(e.srv, fmt.Sprintf("tool_%04d", i))
+		addGenerated(e.srv, fmt.Sprintf("tool_%04d", i), "")
 	}
 	if o.longNames {
 		e.addLongNames()
@@ -176,11 +182,15 @@ func (e *echoServer) rootsOnInit(_ context.Context, req *mcp.InitializedRequest)
 // objectSchema is the input schema of generated and runtime-added tools.
 var objectSchema = json.RawMessage(`{"type":"object","properties":{"value":{"type":"string","description":"text to echo"}}}`)
 
-// addGenerated registers a raw tool name that replies "name: value".
-func addGenerated(srv *mcp.Server, name string) {
+// addGenerated registers a raw tool name that replies "name: value", with
+// a default description if desc is empty.
+func addGenerated(srv *mcp.Server, name, desc string) {
+	if desc == "" {
+		desc = "Generated tool " + name + ": echoes its value argument."
+	}
 	srv.AddTool(&mcp.Tool{
 		Name:        name,
-		Description: "Generated tool " + name + ": echoes its value argument.",
+		Description: desc,
 		InputSchema: objectSchema,
 	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 		var args struct {
@@ -204,7 +214,7 @@ func addGenerated(srv *mcp.Server, name string) {
 func (e *echoServer) addLongNames() {
 	long := "long_name_"
 	long += strings.Repeat("x", 100-len(long))
-	addGenerated(e.srv, long)
+	addGenerated(e.srv, long, "")
 
 	name := "ns.dotted:tool"
 	if bad := strings.IndexFunc(name, func(r rune) bool { return !validToolNameRune(r) }); bad >= 0 {
@@ -212,7 +222,7 @@ func (e *echoServer) addLongNames() {
 			"tool", name, "char", string(name[bad]), "instead", "ns.dotted.tool")
 		name = "ns.dotted.tool"
 	}
-	addGenerated(e.srv, name)
+	addGenerated(e.srv, name, "")
 }
 
 // validToolNameRune mirrors the SDK's unexported rule for tool names.

@@ -7,7 +7,8 @@ package main
 //	fail(message)          result with isError and message as text
 //	rpc_error(code, msg)   JSON-RPC error with that code and message
 //	sleep(ms)              sleeps, honouring cancellation; progress every 50ms if the call has a progress token
-//	add_tool(name)         registers an echo-like tool (tools/list_changed follows)
+//	add_tool(name, [description])
+//	                       registers (or replaces) an echo-like tool (tools/list_changed follows)
 //	remove_tool(name)      removes a tool (tools/list_changed follows)
 //	touch(uri)             sends notifications/resources/updated for uri to subscribers
 //	whoami()               name, pid, ECHO_SECRET set?, ECHO_GREETING, cwd, as JSON
@@ -34,7 +35,7 @@ import (
 )
 
 func (e *echoServer) addTools() {
-	mcp.AddTool(e.srv, &mcp.Tool{Name: "echo", Description: "Echo text back, with the request's _meta in the result's _meta.echoed_meta."}, e.echo)
+	mcp.AddTool(e.srv, &mcp.Tool{Name: "echo", Description: e.echoDescription}, e.echo)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "add", Description: "Add two numbers."}, e.add)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "fail", Description: "Return a tool error (isError) with the message."}, e.fail)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "rpc_error", Description: "Fail with a JSON-RPC error of the given code and message."}, e.rpcError)
@@ -162,11 +163,16 @@ type nameArg struct {
 	Name string `json:"name" jsonschema:"tool name"`
 }
 
-func (e *echoServer) addTool(_ context.Context, _ *mcp.CallToolRequest, in nameArg) (*mcp.CallToolResult, any, error) {
+type addToolArgs struct {
+	Name        string `json:"name" jsonschema:"tool name"`
+	Description string `json:"description,omitempty" jsonschema:"the tool's description; a default one if empty"`
+}
+
+func (e *echoServer) addTool(_ context.Context, _ *mcp.CallToolRequest, in addToolArgs) (*mcp.CallToolResult, any, error) {
 	if in.Name == "" {
 		return nil, nil, errors.New("name must not be empty")
 	}
-	addGenerated(e.srv, in.Name)
+	addGenerated(e.srv, in.Name, in.Description)
 	return textResult("added tool " + in.Name), nil, nil
 }
 
