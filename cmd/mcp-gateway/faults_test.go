@@ -1139,13 +1139,16 @@ func TestFaultSlowInit(t *testing.T) {
 	needBins(t)
 	t.Parallel()
 	cfg := writeConfig(t, map[string]any{"mcpServers": map[string]any{
-		"slow": faultyUpstream("slow-init", "--delay", "3s"),
+		"slow": faultyUpstream("slow-init", "--delay", "8s"),
 		"echo": echoUpstream("echo"),
 	}})
 	g := startFaultGateway(t, cfg, nil)
 	t.Logf("gateway start + initialize: %s", g.took.Round(time.Millisecond))
-	assert.Less(t, g.took, 2*time.Second, "the gateway's initialize waited for the slow upstream")
-	eventually(t, 2*time.Second, "echo connected", func() error {
+	// Ordering, not timing: whatever the waits ended before the slow upstream
+	// connected did not wait for it.
+	slowConnected := func() bool { return len(g.log.Lines(upstreamField("slow"), "upstream connected")) > 0 }
+	assert.False(t, slowConnected(), "the gateway's initialize waited for the slow upstream")
+	eventually(t, 5*time.Second, "echo connected", func() error {
 		if len(g.log.Lines(upstreamField("echo"), "upstream connected")) == 0 {
 			return errors.New("not yet")
 		}
@@ -1155,14 +1158,10 @@ func TestFaultSlowInit(t *testing.T) {
 	require.NoError(t, o.err)
 	assert.Equal(t, "hi", resultText(o.res))
 	t.Logf("echo__echo while slow initializes: %s", o)
-	assert.Less(t, o.took, 500*time.Millisecond, "a call to the healthy upstream waited for the slow one")
+	assert.False(t, slowConnected(), "a call to the healthy upstream waited for the slow one")
 
 	start := time.Now()
-	err := toolListed(g.cs, "slow__ok")
-	if err != nil { // the first list waits for start-up at most 10s; retry once
-		err = toolListed(g.cs, "slow__ok")
-	}
-	require.NoError(t, err)
+	eventually(t, 30*time.Second, "slow__ok listed", func() error { return toolListed(g.cs, "slow__ok") })
 	t.Logf("tools/list with slow__ok after %s", time.Since(start).Round(time.Millisecond))
 	pid, err := upstreamPID(g.cs, "slow__pid")
 	require.NoError(t, err)
