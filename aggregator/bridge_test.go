@@ -296,13 +296,11 @@ func TestCallTimeoutNamesUpstream(t *testing.T) {
 	spec.CallTimeout = 200 * time.Millisecond
 	agg := startAggregator(t, []UpstreamSpec{spec}, nil)
 	cs := connect(t, agg.Server(), nil)
-	start := time.Now()
 	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "up__block", Arguments: map[string]any{}})
 	var rpcErr *jsonrpc.Error
 	require.True(t, errors.As(err, &rpcErr), "%v", err)
 	assert.Equal(t, int64(fault.CodeUpstreamTimeout), rpcErr.Code)
 	assert.Equal(t, `upstream "up" did not answer tools/call within 200ms`, rpcErr.Message)
-	assert.Less(t, time.Since(start), 2*time.Second)
 }
 
 func TestLoggingRelayed(t *testing.T) {
