@@ -64,6 +64,8 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(g, stdout, stderr),
 		newVersionCmd(stdout),
 		newKeysCmd(stdin, stdout),
+		newImportCmd(stdout, stderr),
+		newInstallCmd(g, stdout),
 	)
 	return root
 }
