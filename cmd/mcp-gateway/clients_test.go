@@ -151,7 +151,7 @@ func TestInstallE2E(t *testing.T) {
 	assert.Equal(t, string(before), string(saved))
 
 	var file struct {
-		GlobalShortcut string `json:"globalShortcut"`
+		GlobalShortcut string                     `json:"globalShortcut"`
 		MCPServers     map[string]json.RawMessage `json:"mcpServers"`
 	}
 	after, err := os.ReadFile(claude)
