@@ -78,6 +78,9 @@ type HTTPOptions struct {
 	// TracerProvider, if set, traces each request to /mcp and
 	// /mcp/{upstream} (trace.go, issue 7); nil means no tracing.
 	TracerProvider trace.TracerProvider
+	// Extra are further routes (routes.go), each behind the access check it
+	// names.
+	Extra []Route
 }
 
 // ServeHTTP serves the HTTP surface until ctx is done, then shuts down
@@ -269,6 +272,9 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 			h = auth.authenticate(h)
 		}
 		mux.Handle("GET /metrics", h)
+	}
+	for _, rt := range o.Extra {
+		mux.Handle(rt.Pattern, auth.extraRoute(rt))
 	}
 	guard := &originGuard{allowed: map[string]bool{}, checkHost: loopback}
 	for _, origin := range o.AllowedOrigins {

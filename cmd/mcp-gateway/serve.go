@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
@@ -15,6 +16,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/mcp-gateway/mcp-gateway/transport"
+	"github.com/mcp-gateway/mcp-gateway/ui"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -114,7 +116,22 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	aggOpts.Governor = gateGovernor{gate}
 	buds := newBudgets(cfg.Gateway.Budgets)
 	aggOpts.Budgets = buds
-	agg, err := aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
+	// The status page (HTTP only) sees every call, refusal and upstream
+	// change through the observer.
+	var agg *aggregator.Aggregator
+	var feed *ui.Feed
+	if addr != "" {
+		feed = ui.NewFeed(0)
+		aggOpts.Observer = &feedObserver{Observer: obs, feed: feed, now: time.Now, lastError: func(name string) string {
+			for _, st := range agg.Status() {
+				if st.Name == name {
+					return st.LastError
+				}
+			}
+			return ""
+		}}
+	}
+	agg, err = aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
 	}
@@ -166,11 +183,14 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
 			ho.Status = func() any { return statusWithQuarantine(agg, gate) }
 			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			ho.Auth.OnRateLimited = aggOpts.Observer.RateLimited // the feed's too
 			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Metrics = obs.Handler()
 			ho.Sessions = book
 			ho.TracerProvider = traces.provider() // Tracing (issue 7)
+			page := newStatusPage(agg, gate, book, names, authn.Local().Name, feed)
+			ho.Extra = page.routes(ui.New(page, feed, &ui.Options{Logger: logger.With("component", "ui")}))
 			return transport.ServeHTTP(ctx, ho)
 		})
 	}
