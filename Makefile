@@ -41,6 +41,8 @@ $(INTEROP)/node_modules/.installed: $(INTEROP)/package-lock.json
 interop-deps: $(INTEROP)/node_modules/.installed
 
 test: interop-deps
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || \
+		echo "make test: no chromium in PATH, so TestStatusPageInBrowser is SKIPPED (apt-get install chromium)"
 	$(GO) test -race -count=1 -timeout 9m ./...
 
 # staticcheck is pinned and fetched through the module proxy. SA1019 is off:

@@ -117,7 +117,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	assert.Contains(t, text, uiHostileScript)
 	assert.Contains(t, text, "rtl⟨U+202E⟩exe.txt⟨U+200B⟩")
 
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	shot := filepath.Join(t.ArtifactDir(), "status-page.png")
 	require.NoError(t, os.WriteFile(shot, png, 0o644))
