@@ -213,3 +213,57 @@ func TestInstallE2E(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "/nonexistent.json")
 }
+
+// TestImportInstallXDG: on Linux the Electron clients' files are under
+// $XDG_CONFIG_HOME when it is set, and --from takes a file of any shape.
+func TestImportInstallXDG(t *testing.T) {
+	needBins(t)
+	home, xdg := t.TempDir(), t.TempDir()
+	src, err := os.ReadFile(filepath.Join("..", "..", "clientconfig", "testdata", "claude_desktop_config.json"))
+	require.NoError(t, err)
+	claude := filepath.Join(xdg, "Claude", "claude_desktop_config.json")
+	require.NoError(t, os.MkdirAll(filepath.Dir(claude), 0o700))
+	require.NoError(t, os.WriteFile(claude, src, 0o600))
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(bins.gateway, args...)
+		cmd.Dir = home
+		cmd.Env = append(os.Environ(), "HOME="+home, "XDG_CONFIG_HOME="+xdg, "APPDATA=", "MCP_GATEWAY_CONFIG=")
+		var stdout, stderr syncBuffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else {
+			require.NoError(t, err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+
+	stdout, stderr, code := run("import", "--from", "claude")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stderr, "read Claude Desktop claude_desktop_config.json: "+claude)
+	assert.Contains(t, stdout, `"filesystem"`)
+
+	// A VS Code mcp.json named by path: servers and inputs.
+	vs := filepath.Join(home, "team-mcp.json")
+	b, err := os.ReadFile(filepath.Join("..", "..", "clientconfig", "testdata", "vscode_mcp.json"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(vs, b, 0o600))
+	stdout, stderr, code = run("import", "--from", vs)
+	require.Equal(t, 0, code, stderr)
+	var cfg struct {
+		MCPServers map[string]map[string]any `json:"mcpServers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &cfg), stdout)
+	assert.Equal(t, "Bearer ${MCP_INPUT_GITHUB_TOKEN}", cfg.MCPServers["github"]["headers"].(map[string]any)["Authorization"])
+	assert.Contains(t, stderr, "MCP_INPUT_GITHUB_TOKEN")
+
+	gw := writeConfig(t, map[string]any{"mcpServers": map[string]any{"echo": echoUpstream("echo")}})
+	stdout, stderr, code = run("install", "--client", "vscode", "--config", gw)
+	require.Equal(t, 0, code, stdout+stderr)
+	b, err = os.ReadFile(filepath.Join(xdg, "Code", "User", "mcp.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"mcp-gateway"`)
+	assert.Contains(t, string(b), `"servers"`)
+}
