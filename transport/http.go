@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -174,6 +175,33 @@ wait:
 // listener is on a loopback address, which turns on the Host check that
 // defeats DNS rebinding.
 func NewHandler(o HTTPOptions, loopback bool) http.Handler {
+	h, _ := newHandler(o, loopback)
+	return h
+}
+
+// Routes returns the mux patterns the handler of o serves, in the order
+// they are registered: what the API description must cover.
+func Routes(o HTTPOptions) []string {
+	_, mux := newHandler(o, true)
+	return slices.Clone(mux.patterns)
+}
+
+// patternMux is a ServeMux that remembers its patterns.
+type patternMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *patternMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *patternMux) HandleFunc(pattern string, f func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(f))
+}
+
+func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -185,7 +213,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 		SessionTimeout:      o.SessionTimeout,
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	}
-	mux := http.NewServeMux()
+	mux := &patternMux{ServeMux: http.NewServeMux()}
 	auth := &o.Auth
 	if auth.Anonymous == nil {
 		auth.Anonymous = policy.New(policy.Identity{Kind: policy.KindAnonymous, Owner: "anonymous", Upstreams: []string{policy.AllUpstreams},
@@ -280,7 +308,7 @@ func NewHandler(o HTTPOptions, loopback bool) http.Handler {
 	for _, origin := range o.AllowedOrigins {
 		guard.allowed[origin] = true
 	}
-	return traceMCP(o.TracerProvider, accessLog(o.Logger, guard.wrap(mux))) // Tracing (issue 7): outermost, so the access log has the trace id
+	return traceMCP(o.TracerProvider, accessLog(o.Logger, guard.wrap(mux))), mux // Tracing (issue 7): outermost, so the access log has the trace id
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

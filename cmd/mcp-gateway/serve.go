@@ -190,7 +190,11 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho.Sessions = book
 			ho.TracerProvider = traces.provider() // Tracing (issue 7)
 			page := newStatusPage(agg, gate, book, names, authn.Local().Name, feed)
-			ho.Extra = page.routes(ui.New(page, feed, &ui.Options{Logger: logger.With("component", "ui")}))
+			extra, err := extraRoutes(page, ui.New(page, feed, &ui.Options{Logger: logger.With("component", "ui")}))
+			if err != nil {
+				return err
+			}
+			ho.Extra = extra
 			return transport.ServeHTTP(ctx, ho)
 		})
 	}
