@@ -131,10 +131,13 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return ""
 		}}
 	}
+	report := startupFor(stderr, g, cfg, aggOpts.Observer)
+	aggOpts.Observer = report.observer(aggOpts.Observer)
 	agg, err = aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
 	}
+	report.begin(statusOf(agg))
 	// The aggregator outlives the transports: on a signal the transports stop
 	// accepting and drain their in-flight calls first, and only then are the
 	// upstreams closed. A required upstream that fails stops the transports.

@@ -142,7 +142,8 @@ func withGatewayGate(ctx context.Context, g *globalOptions, stderr io.Writer, ch
 	if err != nil {
 		return err
 	}
-	opts := aggregatorOptions(logger, authn, nil)
+	report := startupFor(stderr, g, cfg, nil)
+	opts := aggregatorOptions(logger, authn, report.observer(nil))
 	// No client here can answer an upstream's sampling, elicitation or
 	// roots requests, so upstreams are not told the gateway could.
 	opts.ClientCapabilities = &mcp.ClientCapabilities{}
@@ -152,6 +153,7 @@ func withGatewayGate(ctx context.Context, g *globalOptions, stderr io.Writer, ch
 	if err != nil {
 		return err
 	}
+	report.begin(statusOf(agg))
 	ctx, cancel := context.WithCancel(ctx)
 	runErr := make(chan error, 1)
 	go func() { runErr <- agg.Run(ctx) }()
@@ -169,7 +171,7 @@ func withGatewayGate(ctx context.Context, g *globalOptions, stderr io.Writer, ch
 	case <-agg.Started():
 	}
 	for _, st := range agg.Status() {
-		if st.State != aggregator.StateUp {
+		if st.State != aggregator.StateUp && !report.active() { // the report said so
 			logger.Warn("upstream not connected; its tools are missing", "upstream", st.Name, "err", st.LastError)
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -77,7 +76,9 @@ func TestStatusPageInBrowser(t *testing.T) {
 
 	// Kill the upstream: the page shows it went down (a transition) and,
 	// after the gateway restarted it, up again with one restart.
-	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+	proc, err := os.FindProcess(pid)
+	require.NoError(t, err)
+	require.NoError(t, proc.Kill())
 	eventually(t, 30*time.Second, "the kill shown as a transition to down", func() error {
 		down, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
 			`[...document.querySelectorAll('#transitions tbody tr')].some(r => r.cells.length === 4 && r.cells[1].textContent === "good" && r.cells[2].textContent === "down")`))
