@@ -66,6 +66,7 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newKeysCmd(stdin, stdout),
 		newImportCmd(stdout, stderr),
 		newInstallCmd(g, stdout),
+		newStatusCmd(g, stdout),
 	)
 	return root
 }
