@@ -210,6 +210,9 @@ func render(s spec31) pageView {
 			}
 			ov := opView{ID: m + "-" + strings.NewReplacer("/", "-", "{", "", "}", "", ".", "").Replace(p),
 				Method: strings.ToUpper(m), Path: p, Summary: op.Summary, Description: op.Description, Access: op.Access}
+			if len(op.Security) == 0 {
+				ov.Auth = []string{"none"}
+			}
 			for _, alt := range op.Security {
 				if len(alt) == 0 {
 					ov.Auth = append(ov.Auth, "none")
