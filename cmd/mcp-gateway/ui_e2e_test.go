@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -244,4 +246,33 @@ func TestStatusPageLoopbackWithoutAuth(t *testing.T) {
 	resp, body := uiGet(t, g.url, "/ui", nil, "")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, uiInert(t, body), "good")
+}
+
+// TestStatusPageShowsQuarantine: a definition the lockfile quarantined (a
+// description changed since it was pinned, with markup in it) is shown on
+// the page and in its event stream's snapshot, as text.
+func TestStatusPageShowsQuarantine(t *testing.T) {
+	needBins(t)
+	cfgPath := writeConfig(t, map[string]any{"mcpServers": map[string]any{"e": echoUpstream("e")}})
+	code, _, errOut := gw(t, "lock", "--config", cfgPath)
+	require.Equal(t, 0, code, "stderr: %s", errOut)
+	rewriteConfig(t, cfgPath, map[string]any{"mcpServers": map[string]any{"e": echoUpstream("e", "--echo-description", "Echo. "+uiHostileImg)}})
+	g := startHTTP(t, cfgPath)
+
+	var page string
+	eventually(t, 20*time.Second, "the quarantined tool on the page", func() error {
+		resp, body := uiGet(t, g.url, "/ui", nil, "")
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		if !strings.Contains(body, "1 quarantined") {
+			return errors.New("no quarantine shown yet")
+		}
+		page = body
+		return nil
+	})
+	text := uiInert(t, page)
+	assert.Contains(t, text, "1 quarantined")
+	assert.Contains(t, text, `tool "e__echo" changed since it was pinned (description)`)
+	assert.NotContains(t, page, uiHostileImg, "the new description is not on the page raw")
 }
