@@ -60,7 +60,8 @@ fuzz:
 		transport:FuzzCancelFilter \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \
 		examples/deploy:FuzzServeLine \
-		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit; do \
+		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit \
+		upauth:FuzzParseChallenge upauth:FuzzParsePasted; do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || failed="$$failed $$t"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
