@@ -72,6 +72,9 @@ const (
 	StateConnecting State = "connecting"
 	StateUp         State = "up"
 	StateDown       State = "down"
+	// StateNeedsLogin is an upstream that refused to connect until a user
+	// logs in to it (an OAuth upstream without a token it accepts).
+	StateNeedsLogin State = "needs_login"
 )
 
 // UpstreamStatus is a snapshot of one upstream for /upstreams and /readyz.
@@ -133,6 +136,7 @@ type upstream struct {
 	since    time.Time
 	shared   *session
 	lastErr  string
+	loginCmd string // the login command, in StateNeedsLogin
 	restarts int
 }
 
@@ -312,9 +316,14 @@ func (u *upstream) setDown(err error) {
 	if err != nil {
 		msg = err.Error()
 	}
+	state := StateDown
+	cmd, needsLogin := fault.LoginCommand(err)
+	if needsLogin {
+		state = StateNeedsLogin
+	}
 	u.lists.Store(nil)
 	u.mu.Lock()
-	u.shared, u.state, u.since, u.lastErr = nil, StateDown, time.Now(), msg
+	u.shared, u.state, u.since, u.lastErr, u.loginCmd = nil, state, time.Now(), msg, cmd
 	u.mu.Unlock()
 	u.env.changed(u.spec.Name)
 	u.env.obs.UpstreamState(u.spec.Name, false)
@@ -324,6 +333,9 @@ func (u *upstream) setDown(err error) {
 func (u *upstream) current() (*session, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.shared == nil && u.state == StateNeedsLogin {
+		return nil, fault.NeedsLogin(u.spec.Name, u.loginCmd, errors.New(u.lastErr))
+	}
 	if u.shared == nil {
 		return nil, fault.Unavailable(u.spec.Name, string(u.state), errors.New(u.lastErr))
 	}

@@ -95,6 +95,11 @@ type Upstream struct {
 	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// Overrides rename, retitle, re-describe, annotate or hide tools and prompts.
 	Overrides Overrides `json:"overrides,omitempty"`
+	// OAuth configures the OAuth login to a remote upstream that takes only
+	// OAuth access tokens (hosted servers such as Notion's). An http or sse
+	// upstream without it still uses a token stored by `mcp-gateway login`,
+	// with dynamic client registration and the scopes the server names.
+	OAuth *UpstreamOAuth `json:"oauth,omitempty"`
 	// Ignored lists, sorted, the keys of this entry that the gateway does not know. Other clients'
 	// configs carry such keys (for example "autoApprove"), so they are not errors.
 	Ignored []string `json:"-"`
@@ -107,6 +112,32 @@ func (u *Upstream) ExposedPrefix() string {
 		return *u.Prefix
 	}
 	return DefaultPrefix(u.Name)
+}
+
+// Stores an upstream's OAuth tokens may be kept in. See [UpstreamOAuth.Store].
+const (
+	OAuthStoreFile    = "file"
+	OAuthStoreKeyring = "keyring"
+)
+
+// UpstreamOAuth is an upstream's OAuth client settings. All are optional.
+type UpstreamOAuth struct {
+	// ClientID is a client registered by hand with the upstream's
+	// authorization server, used instead of dynamic registration;
+	// ClientSecret is its secret, if it has one (write it as ${VAR}).
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// ClientMetadataURL is the https URL of a client ID metadata document,
+	// used as the client id where the authorization server supports them.
+	ClientMetadataURL string `json:"client_metadata_url,omitempty"`
+	// Scopes are requested instead of those the upstream names.
+	Scopes []string `json:"scopes,omitempty"`
+	// RedirectPort fixes the port of the loopback redirect URI
+	// (http://127.0.0.1:PORT/callback), for a client registered by hand.
+	// Zero: chosen once per registration and kept.
+	RedirectPort int `json:"redirect_port,omitempty"`
+	// Store is OAuthStoreFile (the default) or OAuthStoreKeyring.
+	Store string `json:"store,omitempty"`
 }
 
 // ToolFilter selects tools by their upstream (unprefixed) names, using [path.Match] globs. A tool is

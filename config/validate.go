@@ -124,6 +124,9 @@ func validateUpstream(errs *errorList, p string, u *Upstream, in decoded) (prefi
 			errs.add(child(at("headers"), k), detail(ErrInvalidValue, "must not contain line breaks or NUL"))
 		}
 	}
+	if u.OAuth != nil {
+		validateUpstreamOAuth(errs, at("oauth"), u)
+	}
 	if u.Isolation != "" && u.Isolation != IsolationShared && u.Isolation != IsolationSession {
 		errs.add(at("isolation"), detail(ErrInvalidValue, `must be "shared" or "session"`))
 	}
@@ -200,6 +203,36 @@ func noNUL(errs *errorList, p, s string) {
 	if strings.ContainsRune(s, 0) {
 		errs.add(p, detail(ErrInvalidValue, "must not contain NUL"))
 	}
+}
+
+// validateUpstreamOAuth checks the oauth settings of the upstream at path p.
+func validateUpstreamOAuth(errs *errorList, p string, u *Upstream) {
+	o := u.OAuth
+	at := func(key string) string { return child(p, key) }
+	if u.Command != "" {
+		errs.add(p, detail(ErrConflict, `OAuth is for remote upstreams ("url"), not "command"`))
+	}
+	if o.ClientSecret != "" && o.ClientID == "" {
+		errs.add(at("client_secret"), detail(ErrConflict, `needs "client_id"`))
+	}
+	if o.ClientMetadataURL != "" {
+		if mu, err := url.Parse(o.ClientMetadataURL); err != nil || mu.Scheme != "https" || mu.Hostname() == "" || mu.Path == "" || mu.Path == "/" {
+			errs.add(at("client_metadata_url"), detail(ErrInvalidValue, "must be an https URL with a path"))
+		}
+	}
+	if o.RedirectPort < 0 || o.RedirectPort > 65535 {
+		errs.add(at("redirect_port"), detail(ErrInvalidValue, "must be a port number, 1 to 65535"))
+	}
+	if o.Store != "" && o.Store != OAuthStoreFile && o.Store != OAuthStoreKeyring {
+		errs.add(at("store"), detail(ErrInvalidValue, `must be "file" or "keyring"`))
+	}
+	for i, s := range o.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			errs.add(index(at("scopes"), i), detail(ErrInvalidValue, "must be one scope token, without spaces or quotes"))
+		}
+	}
+	noNUL(errs, at("client_id"), o.ClientID)
+	noNUL(errs, at("client_secret"), o.ClientSecret)
 }
 
 func isHTTPURL(s string) bool {

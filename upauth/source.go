@@ -40,6 +40,10 @@ func (e *NeedsLoginError) Error() string {
 	return msg
 }
 
+// LoginCommand is the command to run, for callers that know this error
+// only by this method.
+func (e *NeedsLoginError) LoginCommand() string { return e.Command }
+
 // Is makes errors.Is(err, ErrNeedsLogin) true.
 func (e *NeedsLoginError) Is(target error) bool { return target == ErrNeedsLogin }
 
@@ -144,7 +148,9 @@ func (s *source) current(ctx context.Context) (*tokenRecord, error) {
 	s.mu.Lock()
 	rec, at := s.rec, s.loaded
 	s.mu.Unlock()
-	if !at.IsZero() && s.m.now().Sub(at) < reloadEvery {
+	// A record that says a login is needed is read again each time, so a
+	// login in another process takes effect at the next request.
+	if !at.IsZero() && s.m.now().Sub(at) < reloadEvery && (rec == nil || rec.usable()) {
 		return rec, nil
 	}
 	rec, err := s.m.loadToken(ctx, s.up)

@@ -64,6 +64,9 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(g, stdout, stderr),
 		newVersionCmd(stdout),
 		newKeysCmd(stdin, stdout),
+		newLoginCmd(g, stdin, stdout, stderr),
+		newLogoutCmd(g, stdout, stderr),
+		newAuthCmd(g, stdout, stderr),
 	)
 	return root
 }
