@@ -374,3 +374,30 @@ func TestLoginErrors(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, stderr, "remote upstreams: notion")
 }
+
+// TestREADMEHostedUpstream pins the README's hosted-upstream walk-through:
+// the config, the login and a call, in that order, with the example config
+// that README names, which must be valid.
+func TestREADMEHostedUpstream(t *testing.T) {
+	needBins(t)
+	out, stderr, code := gatewayCmd(t, "validate", "--config", "../../examples/hosted.json")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, "valid")
+	example, err := os.ReadFile("../../examples/hosted.json")
+	require.NoError(t, err)
+	assert.Contains(t, string(example), `"notion": { "url": "https://mcp.notion.com/mcp" }`)
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	r := string(readme)
+	steps := []string{
+		`{ "mcpServers": { "notion": { "url": "https://mcp.notion.com/mcp" } } }`,
+		"mcp-gateway login notion --config examples/hosted.json",
+		"mcp-gateway call notion__",
+	}
+	at := 0
+	for _, s := range steps {
+		i := strings.Index(r[at:], s)
+		require.GreaterOrEqual(t, i, 0, "README: %q after the previous step", s)
+		at += i
+	}
+}
