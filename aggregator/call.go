@@ -34,6 +34,9 @@ type guard struct {
 	log      *slog.Logger
 	breaker  *gobreaker.CircuitBreaker[struct{}] // nil when disabled
 	slots    chan struct{}                       // concurrency cap; nil when none
+	// onResult, if set, sees the outcome of every attempt that reached a
+	// session (nil on success): the upstream follows its login state by it.
+	onResult func(error)
 }
 
 func newGuard(spec UpstreamSpec, log *slog.Logger, onBreaker func(from, to gobreaker.State)) *guard {
@@ -170,6 +173,9 @@ func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSessi
 		untrack := s.track(ctx, ss)
 		defer untrack()
 		r, err := f(cctx, s.cs)
+		if g.onResult != nil && ctx.Err() == nil {
+			g.onResult(err)
+		}
 		switch {
 		case err == nil:
 			res = r

@@ -171,6 +171,7 @@ func newUpstream(spec UpstreamSpec, env upstreamEnv) *upstream {
 		log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
 		env.obs.BreakerState(spec.Name, to.String())
 	})
+	u.guard.onResult = u.noteLogin
 	u.dialCfg = &dialConfig{
 		upstream:    spec.Name,
 		transport:   spec.NewTransport,
@@ -327,6 +328,34 @@ func (u *upstream) setDown(err error) {
 	u.mu.Unlock()
 	u.env.changed(u.spec.Name)
 	u.env.obs.UpstreamState(u.spec.Name, false)
+}
+
+// noteLogin follows the login state of a connected upstream from a call's
+// outcome: a call refused for want of a login (the grant was revoked, the
+// refresh refused) shows the upstream as needs_login while its session
+// stays open, and the next call that succeeds (a login in another process
+// took effect) shows it up again. A call that wants only more scope leaves
+// the state alone: the token still serves the others.
+func (u *upstream) noteLogin(err error) {
+	blocked := err != nil && fault.LoginBlocksUpstream(err)
+	u.mu.Lock()
+	changed := false
+	switch {
+	case blocked && u.shared != nil && u.state == StateUp:
+		cmd, _ := fault.LoginCommand(err)
+		u.state, u.since, u.lastErr, u.loginCmd = StateNeedsLogin, time.Now(), err.Error(), cmd
+		changed = true
+	case err == nil && u.shared != nil && u.state == StateNeedsLogin:
+		u.state, u.since, u.lastErr, u.loginCmd = StateUp, time.Now(), "", ""
+		changed = true
+	}
+	u.mu.Unlock()
+	if changed && blocked {
+		u.log.Warn("upstream needs a login; its calls fail until one is made", "err", err)
+	}
+	if changed && !blocked {
+		u.log.Info("upstream logged in again")
+	}
 }
 
 // current returns the shared session, or an error naming the upstream.

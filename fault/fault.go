@@ -270,6 +270,18 @@ func LoginCommand(err error) (string, bool) {
 	return ln.LoginCommand(), true
 }
 
+// LoginBlocksUpstream reports whether err says its upstream needs a login
+// before any request to it can succeed. A request refused only for want of
+// more scope (a step-up, whose error has a method StepUp() bool returning
+// true) does not block the others.
+func LoginBlocksUpstream(err error) bool {
+	if _, ok := LoginCommand(err); !ok {
+		return false
+	}
+	var su interface{ StepUp() bool }
+	return !errors.As(err, &su) || !su.StepUp()
+}
+
 // Cancelled is a request its caller cancelled or abandoned.
 func Cancelled(cause error) *Error {
 	return &Error{Kind: KindCancelled, Msg: "request cancelled", Cause: cause}

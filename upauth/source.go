@@ -44,6 +44,10 @@ func (e *NeedsLoginError) Error() string {
 // only by this method.
 func (e *NeedsLoginError) LoginCommand() string { return e.Command }
 
+// StepUp reports whether the error asks only for more scope: the token still
+// serves other requests.
+func (e *NeedsLoginError) StepUp() bool { return len(e.Scopes) > 0 }
+
 // Is makes errors.Is(err, ErrNeedsLogin) true.
 func (e *NeedsLoginError) Is(target error) bool { return target == ErrNeedsLogin }
 
@@ -320,26 +324,32 @@ func (s *source) rejectedBy(ctx context.Context, sent string, ch *Challenge) *Ne
 }
 
 // stepUp records that the upstream asks for the scopes of ch (403
-// insufficient_scope). The token stays in use for what it may do; the next
-// login requests the union.
-func (s *source) stepUp(ctx context.Context, ch *Challenge) *NeedsLoginError {
+// insufficient_scope) when refusing the token sent. The token stays in use
+// for what it may do; the next login requests the union. When the store
+// already holds another usable token (a login in another process), that
+// record is returned for one retry instead.
+func (s *source) stepUp(ctx context.Context, sent string, ch *Challenge) (*tokenRecord, *NeedsLoginError) {
 	nle := s.m.needsLogin(s.up, reasonMoreScope, ch.Scopes)
 	unlock, err := s.m.lock(ctx, s.key)
 	if err != nil {
-		return nle
+		return nil, nle
 	}
 	defer unlock()
 	rec, err := s.m.loadToken(ctx, s.up)
 	if err != nil || rec == nil || rec.URL != s.up.URL {
-		return nle
+		return nil, nle
+	}
+	s.set(rec)
+	if rec.usable() && rec.AccessToken != sent {
+		return rec, nle
 	}
 	if slices.Equal(rec.NeedsScopes, ch.Scopes) && reflect.DeepEqual(rec.Challenge, ch) {
-		return nle
+		return nil, nle
 	}
 	rec.NeedsScopes, rec.Challenge = ch.Scopes, ch
 	if err := s.m.saveToken(ctx, s.up, rec); err != nil {
 		s.m.log.Error("storing the scope the upstream asks for failed", "upstream", s.up.Name, "err", err)
 	}
 	s.set(rec)
-	return nle
+	return nil, nle
 }

@@ -70,7 +70,21 @@ func (t *roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		discard(resp)
-		return nil, s.stepUp(ctx, ch)
+		next, nle := s.stepUp(ctx, sent, ch)
+		if next == nil || !replayable(r) {
+			return nil, nle
+		}
+		// Another process logged in since this one read the token (with
+		// the scope asked for, perhaps): try once more with the new one.
+		if resp, err = t.send(r, next.AccessToken); err != nil {
+			return nil, err
+		}
+		if ch := parseChallenge(resp.StatusCode, resp.Header); resp.StatusCode == http.StatusForbidden && ch != nil && ch.Error == "insufficient_scope" {
+			discard(resp)
+			_, nle = s.stepUp(ctx, next.AccessToken, ch)
+			return nil, nle
+		}
+		return resp, nil
 	}
 	return resp, nil
 }

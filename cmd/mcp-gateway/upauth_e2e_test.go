@@ -227,7 +227,7 @@ func TestUpstreamLoginEndToEnd(t *testing.T) {
 
 	// The token file is private, and holds nothing the gateway logs.
 	if runtime.GOOS != "windows" {
-		files, err := filepath.Glob(filepath.Join(stateDir, "tokens", "*.json"))
+		files, err := filepath.Glob(filepath.Join(stateDir, "tokens", "notion-*.json"))
 		require.NoError(t, err)
 		require.Len(t, files, 1)
 		fi, err := os.Stat(files[0])
@@ -268,7 +268,7 @@ func urlQueryEscape(s string) string {
 // expire: the next request through any gateway process refreshes it.
 func makeDue(t *testing.T, stateDir string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(stateDir, "tokens", "*.json"))
+	files, err := filepath.Glob(filepath.Join(stateDir, "tokens", "notion-*.json"))
 	require.NoError(t, err)
 	require.Len(t, files, 1)
 	data, err := os.ReadFile(files[0])
@@ -399,5 +399,157 @@ func TestREADMEHostedUpstream(t *testing.T) {
 		i := strings.Index(r[at:], s)
 		require.GreaterOrEqual(t, i, 0, "README: %q after the previous step", s)
 		at += i
+	}
+}
+
+// storedTokens returns the access and refresh token of the one token file.
+func storedTokens(t *testing.T, stateDir string) (access, refresh string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(stateDir, "tokens", "notion-*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	data, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	var rec struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	require.NoError(t, json.Unmarshal(data, &rec))
+	require.NotEmpty(t, rec.AccessToken)
+	return rec.AccessToken, rec.RefreshToken
+}
+
+// TestUpstreamStepUp: a tool the granted scope does not cover gets 403
+// insufficient_scope; the call fails naming the login command, the token
+// stays in use for the other tools, and the next login asks for the union
+// of the scopes, after which the tool works.
+func TestUpstreamStepUp(t *testing.T) {
+	needBins(t)
+	base := startOAuthUpstream(t)
+	cfg, _ := oauthConfig(t, base)
+	p := startLogin(t, cfg, "notion")
+	approve(t, p.authURL)
+	p.wait(t)
+	require.NotContains(t, statusOf(t, cfg, "notion").Scopes, "write")
+
+	cs, _ := connectStdio(t, cfg, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "notion__write_page"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "mcp-gateway login notion")
+	assert.Contains(t, callText(t, cs, "notion__whoami", nil), "alice", "the token still serves what it may")
+	st := statusOf(t, cfg, "notion")
+	assert.Equal(t, "logged_in", st.State)
+	out, _, _ := gatewayCmd(t, "auth", "status", "--json", "--config", cfg)
+	assert.Contains(t, out, `"needs_scopes"`)
+	assert.Contains(t, out, `"write"`)
+
+	p = startLogin(t, cfg, "notion")
+	assert.Contains(t, p.authURL, "scope=mcp+write")
+	approve(t, p.authURL)
+	p.wait(t)
+	assert.Contains(t, statusOf(t, cfg, "notion").Scopes, "write")
+	assert.Contains(t, callText(t, cs, "notion__write_page", nil), "alice", "the running gateway uses the new token")
+	assert.Equal(t, 1, oauthCount(t, base, "registrations"))
+}
+
+// TestUpstreamTokenFileRefused: a token file other users may read is not
+// used (and not silently repaired): calls and auth status say what to run.
+func TestUpstreamTokenFileRefused(t *testing.T) {
+	needBins(t)
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows: the store relies on the profile directory's ACL; modes are not checked")
+	}
+	base := startOAuthUpstream(t)
+	cfg, stateDir := oauthConfig(t, base)
+	p := startLogin(t, cfg, "notion")
+	approve(t, p.authURL)
+	p.wait(t)
+	access, refresh := storedTokens(t, stateDir)
+	files, _ := filepath.Glob(filepath.Join(stateDir, "tokens", "notion-*.json"))
+	require.NoError(t, os.Chmod(files[0], 0o644))
+
+	out, stderr, code := gatewayCmd(t, "call", "notion__whoami", "--config", cfg)
+	assert.NotEqual(t, 0, code, out)
+	assert.Contains(t, stderr, "chmod 600")
+	_, stderr2, code := gatewayCmd(t, "auth", "status", "--config", cfg)
+	assert.NotEqual(t, 0, code)
+	assert.Contains(t, stderr2, "refusing to use")
+	for _, s := range []string{out, stderr, stderr2} {
+		assert.NotContains(t, s, access)
+		assert.NotContains(t, s, refresh)
+	}
+	fi, err := os.Stat(files[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "left as it is for the user to look at")
+	assert.Equal(t, 0, oauthCount(t, base, "mcp_requests_with_token"), "the token was never sent")
+}
+
+// TestUpstreamTokensNeverShown: through an HTTP gateway at debug level, a
+// login, calls, a refresh and a revoked grant leave no access or refresh
+// token (nor the configured client secret) in the logs, in /config, in the
+// errors callers get, or in /upstreams; the revoked grant shows as
+// needs_login in /upstreams and /readyz, and the call names the command.
+func TestUpstreamTokensNeverShown(t *testing.T) {
+	needBins(t)
+	base := startOAuthUpstream(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	t.Setenv("MCP_GATEWAY_STATE_DIR", stateDir)
+	const adminKey = "mgw_test_admin_key_for_upauth_0123456789"
+	const clientSecret = "configured-client-secret-c4n4ry"
+	cfg := writeConfig(t, map[string]any{
+		"mcpServers": map[string]any{
+			"notion": map[string]any{"url": base + "/mcp"},
+			"linear": map[string]any{"url": base + "/mcp", "oauth": map[string]any{"client_id": "by-hand", "client_secret": clientSecret}},
+		},
+		"gateway": map[string]any{"auth": map[string]any{"api_keys": []map[string]any{
+			{"key": adminKey, "owner": "admin", "allowed_upstreams": []string{"*"}, "scopes": []string{"read", "write"}, "admin": true},
+		}}},
+	})
+	p := startLogin(t, cfg, "notion")
+	approve(t, p.authURL)
+	p.wait(t)
+	first, firstRefresh := storedTokens(t, stateDir)
+
+	// The token is due when the gateway starts: its first request refreshes it.
+	makeDue(t, stateDir)
+	g := startHTTP(t, cfg)
+	hdr := aeAPIKey(adminKey)
+	cs := aeConnect(t, g.url+"/mcp", hdr)
+	assert.Contains(t, callText(t, cs, "notion__whoami", nil), "alice")
+	second, secondRefresh := storedTokens(t, stateDir)
+	require.NotEqual(t, first, second, "refreshed")
+
+	// The grant is revoked: the access token is refused, the refresh gets
+	// invalid_grant.
+	resp, err := http.Post(base+"/revoke-all", "", nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, callErr := cs.CallTool(ctx, &mcp.CallToolParams{Name: "notion__whoami"})
+	require.Error(t, callErr)
+	assert.Contains(t, callErr.Error(), "mcp-gateway login notion")
+
+	require.Eventually(t, func() bool {
+		body, _ := httpGet(t, g.url+"/upstreams", hdr)
+		return strings.Contains(string(body), `"needs_login"`) && strings.Contains(string(body), "invalid_grant")
+	}, 30*time.Second, 50*time.Millisecond, "the revoked grant shows in /upstreams")
+	require.Eventually(t, func() bool {
+		body, _ := httpGet(t, g.url+"/readyz", nil)
+		return strings.Contains(string(body), `"needs_login"`)
+	}, 30*time.Second, 50*time.Millisecond, "and in /readyz")
+
+	cfgBody, code := httpGet(t, g.url+"/config", hdr)
+	require.Equal(t, http.StatusOK, code, "%s", cfgBody)
+	ups, _ := httpGet(t, g.url+"/upstreams", hdr)
+	require.NoError(t, g.stop(t))
+	logs := g.stderr.String()
+	assert.Contains(t, logs, "token refreshed", "the debug log covers the refresh")
+	for name, s := range map[string]string{"logs": logs, "/config": string(cfgBody), "/upstreams": string(ups), "the call's error": callErr.Error()} {
+		for _, secret := range []string{first, firstRefresh, second, secondRefresh, clientSecret} {
+			assert.NotContains(t, s, secret, "%s holds a secret", name)
+		}
 	}
 }

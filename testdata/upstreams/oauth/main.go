@@ -2,7 +2,8 @@
 // and the authorization server that issues them, in one process: the test
 // counterpart of Notion's or Linear's hosted server. It serves
 //
-//	/mcp                                         MCP (streamable HTTP), bearer tokens only
+//	/mcp                                         MCP (streamable HTTP), bearer tokens only; the tool
+//	                                             write_page needs scope "write" (403 insufficient_scope)
 //	/.well-known/oauth-protected-resource/mcp    RFC 9728 metadata
 //	/.well-known/oauth-authorization-server      RFC 8414 metadata
 //	/register                                    dynamic client registration (RFC 7591)
@@ -17,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -25,6 +27,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -112,20 +115,24 @@ func run(ctx context.Context, addr string, s *server) error {
 		ti := req.Extra.TokenInfo
 		return nil, who{User: ti.UserID, Client: fmt.Sprint(ti.Extra["client"]), Scopes: ti.Scopes}, nil
 	})
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "write_page", Description: "needs scope write"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, who, error) {
+		ti := req.Extra.TokenInfo
+		return nil, who{User: ti.UserID, Client: fmt.Sprint(ti.Extra["client"]), Scopes: ti.Scopes}, nil
+	})
 	prmURL := s.base + "/.well-known/oauth-protected-resource/mcp"
+	mcpHandler := stepUp(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil), prmURL)
 
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", sdkauth.RequireBearerToken(s.verify, &sdkauth.RequireBearerTokenOptions{ResourceMetadataURL: prmURL, Scopes: []string{"mcp"}})(mcpHandler))
 	mux.Handle("GET /.well-known/oauth-protected-resource/mcp", sdkauth.ProtectedResourceMetadataHandler(&oauthex.ProtectedResourceMetadata{
-		Resource: s.base + "/mcp", AuthorizationServers: []string{s.base}, ScopesSupported: []string{"mcp"},
+		Resource: s.base + "/mcp", AuthorizationServers: []string{s.base}, ScopesSupported: []string{"mcp", "write"},
 	}))
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{
 			"issuer": s.base, "authorization_endpoint": s.base + "/authorize", "token_endpoint": s.base + "/token",
 			"registration_endpoint": s.base + "/register", "response_types_supported": []string{"code"},
 			"grant_types_supported": []string{"authorization_code", "refresh_token"}, "code_challenge_methods_supported": []string{"S256"},
-			"token_endpoint_auth_methods_supported": []string{"none"}, "scopes_supported": []string{"mcp", "offline_access"},
+			"token_endpoint_auth_methods_supported": []string{"none"}, "scopes_supported": []string{"mcp", "write", "offline_access"},
 			"authorization_response_iss_parameter_supported": true,
 		})
 	})
@@ -172,6 +179,38 @@ func run(ctx context.Context, addr string, s *server) error {
 		return err
 	}
 	return nil
+}
+
+// stepUp answers a tools/call of write_page whose token lacks scope "write"
+// with 403 insufficient_scope naming the scopes needed, as a server asking
+// for a step-up authorization does.
+func stepUp(next http.Handler, prmURL string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			Method string `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
+		}
+		json.Unmarshal(body, &msg)
+		ti := sdkauth.TokenInfoFromContext(r.Context())
+		if msg.Method == "tools/call" && msg.Params.Name == "write_page" && (ti == nil || !slices.Contains(ti.Scopes, "write")) {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope="mcp write", resource_metadata=%q`, prmURL))
+			http.Error(w, "insufficient scope", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *server) count(k string) {
