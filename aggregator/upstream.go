@@ -215,7 +215,11 @@ func (u *upstream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		u.guard.recordConnection(false)
+		if fault.Classify(err).Breaker != fault.BreakerIgnore {
+			// An upstream waiting for a login is not failing: the breaker
+			// does not count it (the calls it refuses are not counted either).
+			u.guard.recordConnection(false)
+		}
 		u.setDown(err)
 		if time.Since(started) > backoffReset {
 			delay = backoffInitial

@@ -105,18 +105,27 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// Log in while the gateway shows no tools of the server (it needs a
+	// login, or more scope than the last one got), as a user would when
+	// `mcp-gateway auth status` says so; the running gateway reconnects
+	// with backoff and picks the stored token up.
 	logins := 0
-	if len(names) == 0 {
+	for len(names) == 0 {
+		if logins >= maxLogins {
+			return fmt.Errorf("the gateway lists no tools of the server after %d logins", logins)
+		}
 		if err := login(ctx, gateway, cfg); err != nil {
 			return err
 		}
 		logins++
-		// The running gateway reconnects (with backoff) and picks the
-		// stored token up.
+		wait := time.After(5 * time.Second)
+	poll:
 		for len(names) == 0 {
 			select {
 			case <-ctx.Done():
-				return errors.New("the gateway lists no tools of the server after the login")
+				return ctx.Err()
+			case <-wait:
+				break poll
 			case <-time.After(200 * time.Millisecond):
 			}
 			if names, err = toolNames(ctx, cs); err != nil {
