@@ -334,8 +334,9 @@ func (u *upstream) setDown(err error) {
 	u.env.obs.UpstreamState(u.spec.Name, false)
 }
 
-// noteLogin follows the login state of a connected upstream from a call's
-// outcome: a call refused for want of a login (the grant was revoked, the
+// noteLogin follows the login state of a connected upstream from the
+// outcome of a call on its shared session (an isolated session's
+// credentials may be one identity's own): a call refused for want of a login (the grant was revoked, the
 // refresh refused) shows the upstream as needs_login while its session
 // stays open, and the next call that succeeds (a login in another process
 // took effect) shows it up again. A call that wants only more scope leaves
@@ -377,13 +378,13 @@ func (u *upstream) current() (*session, error) {
 
 // sessionFor returns the session a downstream session's request goes to:
 // the shared one, or with isolation "session" that session's own.
-func (u *upstream) sessionFor(ss *mcp.ServerSession) (*session, error) {
+func (u *upstream) sessionFor(ctx context.Context, ss *mcp.ServerSession) (*session, error) {
 	shared, err := u.current()
 	if err != nil || u.spec.Isolation != IsolationSession || ss == nil {
 		return shared, err
 	}
 	<-u.isoReady // the shared session exists, so run has started
-	s, err := u.iso.get(ss)
+	s, err := u.iso.get(ctx, ss)
 	if err == nil {
 		u.log.Debug("isolated connection ready", "session", ss.ID())
 	}

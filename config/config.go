@@ -100,6 +100,18 @@ type Upstream struct {
 	// upstream without it still uses a token stored by `mcp-gateway login`,
 	// with dynamic client registration and the scopes the server names.
 	OAuth *UpstreamOAuth `json:"oauth,omitempty"`
+	// PerIdentity makes each identity of the gateway reach this remote
+	// upstream as itself: over a connection of its own (isolation
+	// "session"), with only its own credentials — its IdentityHeaders, or
+	// the OAuth tokens stored for it by `mcp-gateway login NAME --identity
+	// ID` — and an identity with neither gets an error, never another's
+	// credentials. The gateway's own credentials (headers, its login) are
+	// used only for the connection that reads the upstream's lists.
+	PerIdentity bool `json:"per_identity,omitempty"`
+	// IdentityHeaders are header values per identity name ("api_key:alice",
+	// "oauth:SUBJECT"), for upstreams that take API keys; write the values
+	// as ${VAR}. They replace configured headers of the same name.
+	IdentityHeaders map[string]map[string]string `json:"identity_headers,omitempty"`
 	// Ignored lists, sorted, the keys of this entry that the gateway does not know. Other clients'
 	// configs carry such keys (for example "autoApprove"), so they are not errors.
 	Ignored []string `json:"-"`
@@ -210,6 +222,9 @@ func (c *Config) applyDefaults() {
 		}
 		if u.Timeout == 0 {
 			u.Timeout = Duration(DefaultTimeout)
+		}
+		if u.Isolation == "" && u.PerIdentity {
+			u.Isolation = IsolationSession // a connection per identity's session
 		}
 		if u.Isolation == "" {
 			u.Isolation = IsolationShared

@@ -127,6 +127,29 @@ func validateUpstream(errs *errorList, p string, u *Upstream, in decoded) (prefi
 	if u.OAuth != nil {
 		validateUpstreamOAuth(errs, at("oauth"), u)
 	}
+	if u.PerIdentity && u.URL == "" {
+		errs.add(at("per_identity"), detail(ErrConflict, `is for remote upstreams ("url")`))
+	}
+	if u.PerIdentity && u.Isolation == IsolationShared {
+		errs.add(at("isolation"), detail(ErrConflict, `must be "session" (or unset) with "per_identity": each identity has its own connection`))
+	}
+	if len(u.IdentityHeaders) > 0 && !u.PerIdentity {
+		errs.add(at("identity_headers"), detail(ErrConflict, `needs "per_identity": true`))
+	}
+	for _, id := range slices.Sorted(maps.Keys(u.IdentityHeaders)) {
+		p := child(at("identity_headers"), id)
+		if id == "" || strings.ContainsAny(id, "\x00\r\n") {
+			errs.add(p, detail(ErrInvalidValue, "must be an identity name such as \"api_key:alice\""))
+		}
+		for _, k := range slices.Sorted(maps.Keys(u.IdentityHeaders[id])) {
+			if !isToken(k) {
+				errs.add(child(p, k), detail(ErrInvalidValue, "invalid header name"))
+			}
+			if strings.ContainsAny(u.IdentityHeaders[id][k], "\r\n\x00") {
+				errs.add(child(p, k), detail(ErrInvalidValue, "must not contain line breaks or NUL"))
+			}
+		}
+	}
 	if u.Isolation != "" && u.Isolation != IsolationShared && u.Isolation != IsolationSession {
 		errs.add(at("isolation"), detail(ErrInvalidValue, `must be "shared" or "session"`))
 	}

@@ -139,6 +139,7 @@ func (m *Manager) ForIdentity(identity string, key []byte) (*Manager, error) {
 	}
 	c := *m
 	c.identity = identity
+	c.loginCommand = func(name string) string { return m.loginCommand(name) + " --identity " + shellQuote(identity) }
 	c.seal = func(s Store) (Store, error) { return NewSealedStore(s, key) }
 	return &c, nil
 }

@@ -99,6 +99,7 @@ func newLoginCmd(g *globalOptions, stdin io.Reader, stdout, stderr io.Writer) *c
 		noBrowser bool
 		scopes    []string
 		timeout   time.Duration
+		identity  string
 	}
 	cmd := &cobra.Command{
 		Use:   "login NAME",
@@ -122,6 +123,9 @@ func newLoginCmd(g *globalOptions, stdin io.Reader, stdout, stderr io.Writer) *c
 			if err != nil {
 				return err
 			}
+			if m, err = identityManager(m, o.identity); err != nil {
+				return err
+			}
 			st, err := m.Login(cmd.Context(), authUpstream(u), &upauth.LoginOptions{
 				Scopes: o.scopes, NoBrowser: o.noBrowser, In: stdin, Out: stderr, Timeout: o.timeout,
 			})
@@ -137,11 +141,13 @@ func newLoginCmd(g *globalOptions, stdin io.Reader, stdout, stderr io.Writer) *c
 	f.BoolVar(&o.noBrowser, "no-browser", false, "print the login URL instead of opening a browser, and read the redirect address pasted on stdin")
 	f.StringSliceVar(&o.scopes, "scope", nil, "extra scope to request (repeatable)")
 	f.DurationVar(&o.timeout, "timeout", upauth.DefaultLoginTimeout, "how long to wait for the login to be approved")
+	f.StringVar(&o.identity, "identity", "", "log in for this identity of the gateway (\"api_key:alice\") to a per_identity upstream; the person approving is that identity's user. The tokens are stored encrypted with the key in "+upauth.TokenKeyEnv)
 	return cmd
 }
 
 func newLogoutCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 	var forget bool
+	var identity string
 	cmd := &cobra.Command{
 		Use:   "logout NAME",
 		Short: "Delete the stored OAuth tokens of an upstream",
@@ -159,6 +165,9 @@ func newLogoutCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if m, err = identityManager(m, identity); err != nil {
+				return err
+			}
 			if err := m.Logout(cmd.Context(), authUpstream(u), forget); err != nil {
 				return err
 			}
@@ -167,12 +176,14 @@ func newLogoutCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&forget, "forget-client", false, "also delete the client registration, so the next login registers anew")
+	cmd.Flags().StringVar(&identity, "identity", "", "delete the tokens of this identity of the gateway instead of its own")
 	return cmd
 }
 
 func newAuthCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "auth", Short: "OAuth logins to remote upstreams", Args: cobra.NoArgs}
 	var asJSON bool
+	var identity string
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show each remote upstream's login state, without secrets",
@@ -184,6 +195,9 @@ func newAuthCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 			}
 			m, err := stateManager(logger)
 			if err != nil {
+				return err
+			}
+			if m, err = identityManager(m, identity); err != nil {
 				return err
 			}
 			var out []*upauth.Status
@@ -235,6 +249,7 @@ func newAuthCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	status.Flags().StringVar(&identity, "identity", "", "show the logins of this identity of the gateway instead of its own")
 	cmd.AddCommand(status)
 	return cmd
 }

@@ -79,10 +79,10 @@ type loginProc struct {
 	err     error
 }
 
-func startLogin(t *testing.T, cfg, name string) *loginProc {
+func startLogin(t *testing.T, cfg, name string, args ...string) *loginProc {
 	t.Helper()
 	p := &loginProc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	cmd := exec.Command(bins.gateway, "login", name, "--no-browser", "--timeout", "60s", "--config", cfg)
+	cmd := exec.Command(bins.gateway, append([]string{"login", name, "--no-browser", "--timeout", "60s", "--config", cfg}, args...)...)
 	var err error
 	p.stdin, err = cmd.StdinPipe()
 	require.NoError(t, err)

@@ -71,12 +71,16 @@ func newTransportFunc(u *config.Upstream, maxMessage int, ua *upauth.Manager, lo
 		}
 		return launch.StaticTransport(t)
 	case "http", "sse":
-		return launch.StaticTransport(launch.NewHTTPTransport(u.URL, launch.HTTPTransportOptions{
+		shared := launch.StaticTransport(launch.NewHTTPTransport(u.URL, launch.HTTPTransportOptions{
 			SSE:             u.Transport == "sse",
 			Headers:         u.Headers,
 			MaxMessageBytes: maxMessage,
 			Wrap:            upstreamAuthWrap(ua, u),
 		}))
+		if u.PerIdentity {
+			return perIdentityTransport(u, maxMessage, ua, shared, logger)
+		}
+		return shared
 	}
 	return func(context.Context) (mcp.Transport, error) {
 		return nil, fmt.Errorf("unknown transport %q", u.Transport) // config validation prevents this

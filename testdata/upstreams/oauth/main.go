@@ -8,6 +8,7 @@
 //	/.well-known/oauth-authorization-server      RFC 8414 metadata
 //	/register                                    dynamic client registration (RFC 7591)
 //	/authorize                                   approves at once, as a user clicking "Allow" would
+//	                                             (as --user, or as the user its test_user parameter names)
 //	/token                                       authorization_code (PKCE S256) and rotating refresh_token
 //	/stats                                       counts of registrations, authorizations, token requests
 //	/revoke-all                                  POST: revokes every grant (the next refresh gets invalid_grant)
@@ -66,7 +67,7 @@ type client struct {
 }
 
 type code struct {
-	client, redirect, challenge, resource string
+	client, redirect, challenge, resource, user string
 	scopes                                []string
 }
 
@@ -278,7 +279,11 @@ func (s *server) authorize(w http.ResponseWriter, r *http.Request) {
 		v.Set("error", "invalid_target")
 	default:
 		k := rand.Text()
-		s.codes[k] = &code{client: c.id, redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), resource: q.Get("resource"), scopes: strings.Fields(q.Get("scope"))}
+		user := s.user
+		if u := q.Get("test_user"); u != "" {
+			user = u // who approves: the test says, as the person at the browser would
+		}
+		s.codes[k] = &code{client: c.id, redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), resource: q.Get("resource"), user: user, scopes: strings.Fields(q.Get("scope"))}
 		v.Set("code", k)
 	}
 	back.RawQuery = v.Encode()
@@ -317,7 +322,7 @@ func (s *server) token(w http.ResponseWriter, r *http.Request) {
 			fail("invalid_grant", "PKCE verifier does not match")
 			return
 		}
-		g = &grant{client: c.client, resource: c.resource, user: s.user, scopes: c.scopes}
+		g = &grant{client: c.client, resource: c.resource, user: c.user, scopes: c.scopes}
 	case "refresh_token":
 		rt := f.Get("refresh_token")
 		if old := s.spent[rt]; old != nil {
