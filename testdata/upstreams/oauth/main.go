@@ -68,7 +68,7 @@ type client struct {
 
 type code struct {
 	client, redirect, challenge, resource, user string
-	scopes                                []string
+	scopes                                      []string
 }
 
 type grant struct {
