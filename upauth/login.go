@@ -83,7 +83,7 @@ func (m *Manager) Login(ctx context.Context, up Upstream, o *LoginOptions) (*Sta
 	if err != nil {
 		return nil, err
 	}
-	c, err := m.registration(ctx, hc, up, d)
+	c, err := m.registration(ctx, hc, up, d, "")
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func (m *Manager) Login(ctx context.Context, up Upstream, o *LoginOptions) (*Sta
 		var oe *OAuthError
 		if errors.As(err, &oe) && oe.Code == "invalid_client" && c.Method == regDynamic {
 			// The server forgot the client it registered: register anew next time.
-			m.baseStore(up).Delete(ctx, clientKey(up, d.Issuer))
+			m.baseStore(up).Delete(ctx, clientKey(up, d.Issuer, false))
 			return nil, fmt.Errorf("%s: %w (the stored client registration was dropped; run the login again)", up.Name, err)
 		}
 		return nil, fmt.Errorf("%s: %w", up.Name, err)

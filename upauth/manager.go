@@ -179,8 +179,14 @@ func (m *Manager) tokenKey(up Upstream) Key {
 	return Key{Kind: KindToken, Name: up.Name}
 }
 
-func clientKey(up Upstream, issuer string) Key {
-	return Key{Kind: KindClient, Name: up.Name + "\x00" + strings.TrimSuffix(issuer, "/")}
+// clientKey names the registration of up with issuer: the loopback one of
+// `mcp-gateway login`, or with web the one of the gateway's web login flow.
+func clientKey(up Upstream, issuer string, web bool) Key {
+	k := Key{Kind: KindClient, Name: up.Name + "\x00" + strings.TrimSuffix(issuer, "/")}
+	if web {
+		k.Name += "\x00web"
+	}
+	return k
 }
 
 // tokenRecord is an upstream's tokens and login state. Only this package
@@ -205,6 +211,9 @@ type tokenRecord struct {
 	// Challenge is the upstream's last WWW-Authenticate challenge, which the
 	// next login starts from.
 	Challenge *Challenge `json:"challenge,omitempty"`
+	// Web says the tokens came from the gateway's web login flow, whose
+	// client registration is its own.
+	Web bool `json:"web,omitempty"`
 }
 
 // usable reports whether the record holds a token that may be sent.
@@ -223,6 +232,7 @@ type clientRecord struct {
 	SecretExpiresAt time.Time `json:"client_secret_expires_at,omitzero"`
 	AuthMethod      string    `json:"token_endpoint_auth_method"`
 	RedirectPort    int       `json:"redirect_port"`
+	RedirectURI     string    `json:"redirect_uri,omitempty"` // the web login flow's; empty for the loopback one
 	RegisteredAt    time.Time `json:"registered_at"`
 }
 
@@ -289,9 +299,13 @@ func (m *Manager) saveToken(ctx context.Context, up Upstream, rec *tokenRecord) 
 	return saveJSON(ctx, s, m.tokenKey(up), rec)
 }
 
-// loadClient returns the registration of up with issuer, or nil.
-func (m *Manager) loadClient(ctx context.Context, up Upstream, issuer string) (*clientRecord, error) {
-	rec, err := loadJSON[clientRecord](ctx, m.baseStore(up), clientKey(up, issuer))
+// loadClient returns the registration that rec's tokens were issued to, or nil.
+func (m *Manager) loadClient(ctx context.Context, up Upstream, rec *tokenRecord) (*clientRecord, error) {
+	return m.loadClientKey(ctx, up, clientKey(up, rec.Issuer, rec.Web))
+}
+
+func (m *Manager) loadClientKey(ctx context.Context, up Upstream, k Key) (*clientRecord, error) {
+	rec, err := loadJSON[clientRecord](ctx, m.baseStore(up), k)
 	if notFound(err) {
 		return nil, nil
 	}
@@ -313,7 +327,7 @@ func (m *Manager) Logout(ctx context.Context, up Upstream, forgetClient bool) er
 	}
 	if forgetClient {
 		if rec.Issuer != "" {
-			if err := m.baseStore(up).Delete(ctx, clientKey(up, rec.Issuer)); err != nil {
+			if err := m.baseStore(up).Delete(ctx, clientKey(up, rec.Issuer, rec.Web)); err != nil {
 				return err
 			}
 		}

@@ -34,7 +34,11 @@ func freePort() (int, error) {
 // it is used. The order of methods is the SDK's: a client ID metadata
 // document when configured and the server supports them, a configured client
 // id, then dynamic registration (RFC 7591) when the server offers it.
-func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream, d *discovery) (*clientRecord, error) {
+//
+// web, when set, is the redirect URI of the gateway's web login flow (its
+// /oauth/callback): that flow has a registration of its own, with that URI,
+// kept apart from the loopback one of `mcp-gateway login`.
+func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream, d *discovery, web string) (*clientRecord, error) {
 	method := ""
 	switch {
 	case up.ClientMetadataURL != "" && d.ASM.ClientIDMetadataDocumentSupported:
@@ -48,12 +52,19 @@ func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream
 	default:
 		return nil, fmt.Errorf("the authorization server of %s does not offer dynamic client registration: register a client with it and configure oauth.client_id", up.Name)
 	}
-	stored, err := m.loadClient(ctx, up, d.Issuer)
+	key := clientKey(up, d.Issuer, web != "")
+	stored, err := loadJSON[clientRecord](ctx, m.baseStore(up), key)
+	if notFound(err) {
+		stored, err = nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if stored != nil && stored.Method == method && fits(stored, up, m.now) {
+	if stored != nil && stored.Method == method && stored.RedirectURI == web && fits(stored, up, m.now) {
 		return stored, nil
+	}
+	if web != "" {
+		return m.register(ctx, hc, up, d, method, key, 0, web)
 	}
 	// Keep the port of an earlier registration, so a redirect URI the user
 	// allowed somewhere stays the same.
@@ -66,7 +77,17 @@ func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream
 			return nil, err
 		}
 	}
-	rec := &clientRecord{V: 1, Upstream: up.Name, Issuer: d.Issuer, Method: method, RedirectPort: port, RegisteredAt: m.now().UTC()}
+	return m.register(ctx, hc, up, d, method, key, port, "")
+}
+
+// register makes and stores a registration by method, with the loopback
+// redirect on port, or with the web redirect URI web.
+func (m *Manager) register(ctx context.Context, hc *http.Client, up Upstream, d *discovery, method string, key Key, port int, web string) (*clientRecord, error) {
+	redirect, appType := redirectURI(port), "native"
+	if web != "" {
+		redirect, appType = web, "web"
+	}
+	rec := &clientRecord{V: 1, Upstream: up.Name, Issuer: d.Issuer, Method: method, RedirectPort: port, RedirectURI: web, RegisteredAt: m.now().UTC()}
 	switch method {
 	case regMetadataDocument:
 		rec.ClientID, rec.AuthMethod = up.ClientMetadataURL, "none"
@@ -78,12 +99,12 @@ func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream
 	case regDynamic:
 		want := dcrAuthMethod(d.ASM.TokenEndpointAuthMethodsSupported)
 		resp, err := oauthex.RegisterClient(ctx, d.ASM.RegistrationEndpoint, &oauthex.ClientRegistrationMetadata{
-			RedirectURIs:            []string{redirectURI(port)},
+			RedirectURIs:            []string{redirect},
 			TokenEndpointAuthMethod: want,
 			GrantTypes:              []string{"authorization_code", "refresh_token"},
 			ResponseTypes:           []string{"code"},
 			ClientName:              m.clientName,
-			ApplicationType:         "native",
+			ApplicationType:         appType,
 			SoftwareID:              "mcp-gateway",
 		}, hc)
 		if err != nil {
@@ -102,9 +123,9 @@ func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream
 		if rec.AuthMethod != "none" && rec.ClientSecret == "" {
 			rec.AuthMethod = "none"
 		}
-		m.log.Info("registered a client", "upstream", up.Name, "issuer", d.Issuer, "redirect_port", port)
+		m.log.Info("registered a client", "upstream", up.Name, "issuer", d.Issuer, "redirect_uri", redirect)
 	}
-	if err := saveJSON(ctx, m.baseStore(up), clientKey(up, d.Issuer), rec); err != nil {
+	if err := saveJSON(ctx, m.baseStore(up), key, rec); err != nil {
 		return nil, fmt.Errorf("storing the client registration: %w", err)
 	}
 	return rec, nil
@@ -112,7 +133,7 @@ func (m *Manager) registration(ctx context.Context, hc *http.Client, up Upstream
 
 // fits reports whether a stored registration still matches the config.
 func fits(c *clientRecord, up Upstream, now func() time.Time) bool {
-	if up.RedirectPort != 0 && c.RedirectPort != up.RedirectPort {
+	if c.RedirectURI == "" && up.RedirectPort != 0 && c.RedirectPort != up.RedirectPort {
 		return false
 	}
 	switch c.Method {
@@ -129,7 +150,7 @@ func fits(c *clientRecord, up Upstream, now func() time.Time) bool {
 			return false
 		}
 	}
-	return c.ClientID != "" && c.RedirectPort > 0
+	return c.ClientID != "" && (c.RedirectPort > 0 || c.RedirectURI != "")
 }
 
 // dcrAuthMethod is the token endpoint authentication to register with: none

@@ -152,9 +152,9 @@ func (s *source) current(ctx context.Context) (*tokenRecord, error) {
 	s.mu.Lock()
 	rec, at := s.rec, s.loaded
 	s.mu.Unlock()
-	// A record that says a login is needed is read again each time, so a
-	// login in another process takes effect at the next request.
-	if !at.IsZero() && s.m.now().Sub(at) < reloadEvery && (rec == nil || rec.usable()) {
+	// A record that says a login is needed, or none, is read again each
+	// time, so a login in another process takes effect at the next request.
+	if !at.IsZero() && s.m.now().Sub(at) < reloadEvery && rec.usable() {
 		return rec, nil
 	}
 	rec, err := s.m.loadToken(ctx, s.up)
@@ -226,7 +226,7 @@ func (s *source) refreshLocked(ctx context.Context, rejected string) (*tokenReco
 		}
 		return nil, s.markNeedsLogin(ctx, rec, reasonRejected, nil)
 	}
-	c, err := m.loadClient(ctx, up, rec.Issuer)
+	c, err := m.loadClient(ctx, up, rec)
 	if err != nil {
 		return nil, err
 	}

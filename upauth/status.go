@@ -57,7 +57,7 @@ func (m *Manager) Status(ctx context.Context, up Upstream) (*Status, error) {
 	st.Issuer, st.Scopes, st.NeedsScopes = rec.Issuer, rec.Scopes, rec.NeedsScopes
 	st.ObtainedAt, st.ExpiresAt, st.Refreshable = rec.ObtainedAt, rec.Expiry, rec.RefreshToken != ""
 	if rec.Issuer != "" {
-		c, err := m.loadClient(ctx, up, rec.Issuer)
+		c, err := m.loadClient(ctx, up, rec)
 		if err != nil {
 			return nil, err
 		}
