@@ -19,6 +19,13 @@
 // login the upstream asks for into a [*NeedsLoginError] naming the command to
 // run; it never opens a browser. [Manager.Status] tells what is stored.
 //
+// For an upstream that each identity of the gateway reaches as itself,
+// [Manager.ForIdentity] is a Manager whose tokens belong to one identity:
+// [Manager.Login] on it is the operator-run login for that identity, and
+// [Manager.StartWebLogin] with [WebLogin.Finish] is the identity's own login
+// through the gateway's web flow (its /oauth/connect and /oauth/callback),
+// with a client registration of its own for that redirect URI.
+//
 // Tokens and client secrets are kept in a [Store]: a [FileStore] under the
 // per-user state directory by default, optionally the OS keyring
 // ([KeyringStore]), and, for per-identity credentials, a [SealedStore] that
