@@ -553,3 +553,31 @@ func TestUpstreamTokensNeverShown(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamKeyringFallback: "store": "keyring" on a machine whose
+// keyring is absent (no Secret Service on the session bus) logs in and calls
+// all the same, with the tokens in the file store, and says so once.
+func TestUpstreamKeyringFallback(t *testing.T) {
+	needBins(t)
+	if runtime.GOOS != "linux" {
+		t.Skip("the test takes the keyring away through D-Bus; elsewhere it would write to the user's own keyring")
+	}
+	base := startOAuthUpstream(t)
+	stateDir := filepath.Join(t.TempDir(), "state")
+	t.Setenv("MCP_GATEWAY_STATE_DIR", stateDir)
+	t.Setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path="+filepath.Join(t.TempDir(), "no-bus"))
+	cfg := writeConfig(t, map[string]any{"mcpServers": map[string]any{
+		"notion": map[string]any{"url": base + "/mcp", "oauth": map[string]any{"store": "keyring"}},
+	}})
+	p := startLogin(t, cfg, "notion")
+	approve(t, p.authURL)
+	p.wait(t)
+	assert.Contains(t, p.stderr.String(), "OS keyring unavailable; using the file store instead")
+	st := statusOf(t, cfg, "notion")
+	assert.Equal(t, "logged_in", st.State)
+	access, _ := storedTokens(t, stateDir)
+	out, stderr, code := gatewayCmd(t, "call", "notion__whoami", "--config", cfg)
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, out, `"user": "alice"`)
+	assert.NotContains(t, stderr, access)
+}
