@@ -62,7 +62,8 @@ fuzz:
 		transport:FuzzCancelFilter \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \
 		examples/deploy:FuzzServeLine \
-		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit clientconfig:FuzzJSONC; do \
+		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit clientconfig:FuzzJSONC \
+		upauth:FuzzParseChallenge upauth:FuzzParsePasted; do \
 		pkg=$${t%%:*}; name=$${t#*:}; echo "== ./$$pkg $$name for $(FUZZTIME)"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || failed="$$failed $$t"; \
 	done; if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi

@@ -34,6 +34,9 @@ type guard struct {
 	log      *slog.Logger
 	breaker  *gobreaker.CircuitBreaker[struct{}] // nil when disabled
 	slots    chan struct{}                       // concurrency cap; nil when none
+	// onResult, if set, sees the outcome of every attempt that reached a
+	// session (nil on success): the upstream follows its login state by it.
+	onResult func(error)
 }
 
 func newGuard(spec UpstreamSpec, log *slog.Logger, onBreaker func(from, to gobreaker.State)) *guard {
@@ -127,7 +130,7 @@ func (g *guard) acquire(ctx context.Context) (func(), error) {
 // downstream session the request is made for (nil for none); sessionFor
 // returns the upstream session an attempt goes to; f makes the request on
 // it. Every error it returns is classified by fault and names the upstream.
-func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method string, idempotent bool, sessionFor func(*mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method string, idempotent bool, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	release, err := g.acquire(cctx)
@@ -159,17 +162,20 @@ func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method st
 // to the client can be attributed to it). ctx is the caller's, cctx the
 // call's (with its deadline). A lost upstream session (HTTP 404) closes the
 // connection so that it is made again.
-func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSession, method string, sessionFor func(*mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSession, method string, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
 	var res R
 	cctx, span := startUpstreamSpan(cctx, g.upstream, method)
 	run := func() (struct{}, error) {
-		s, err := sessionFor(ss)
+		s, err := sessionFor(ctx, ss)
 		if err != nil {
 			return struct{}{}, err
 		}
 		untrack := s.track(ctx, ss)
 		defer untrack()
 		r, err := f(cctx, s.cs)
+		if g.onResult != nil && ctx.Err() == nil && s.owner == nil {
+			g.onResult(err)
+		}
 		switch {
 		case err == nil:
 			res = r

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/mcp-gateway/mcp-gateway/policy"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -22,6 +23,7 @@ type isolated struct {
 
 // pendingSession is an isolated session being made or made.
 type pendingSession struct {
+	who   string // the identity it was made for ("" for none)
 	ready chan struct{}
 	s     *session
 	err   error
@@ -31,20 +33,35 @@ func newIsolated(ctx context.Context, dial func(context.Context, *mcp.ServerSess
 	return &isolated{dial: dial, ctx: ctx, sessions: map[*mcp.ServerSession]*pendingSession{}}
 }
 
-// get returns ss's session, making it if it has none.
-func (i *isolated) get(ss *mcp.ServerSession) (*session, error) {
+// get returns ss's session, making it if it has none. The identity in ctx
+// (see policy.NewContext), which the transport may pick credentials by, goes
+// into the context the connection is made with; a session made for one
+// identity is never lent to another.
+func (i *isolated) get(ctx context.Context, ss *mcp.ServerSession) (*session, error) {
+	id := policy.FromContext(ctx)
+	who := ""
+	if id != nil {
+		who = id.Name
+	}
 	i.mu.Lock()
 	p, ok := i.sessions[ss]
 	if !ok {
-		p = &pendingSession{ready: make(chan struct{})}
+		p = &pendingSession{who: who, ready: make(chan struct{})}
 		i.sessions[ss] = p
 	}
 	i.mu.Unlock()
 	if ok {
+		if p.who != who {
+			return nil, fmt.Errorf("isolated connection: made for identity %q, not %q", p.who, who)
+		}
 		<-p.ready // bounded by the init timeout
 		return p.s, p.err
 	}
-	p.s, p.err = i.dial(i.ctx, ss)
+	dctx := i.ctx
+	if id != nil {
+		dctx = policy.NewContext(dctx, id)
+	}
+	p.s, p.err = i.dial(dctx, ss)
 	close(p.ready)
 	if p.err != nil {
 		i.drop(ss, p)

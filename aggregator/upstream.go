@@ -72,6 +72,9 @@ const (
 	StateConnecting State = "connecting"
 	StateUp         State = "up"
 	StateDown       State = "down"
+	// StateNeedsLogin is an upstream that refused to connect until a user
+	// logs in to it (an OAuth upstream without a token it accepts).
+	StateNeedsLogin State = "needs_login"
 )
 
 // UpstreamStatus is a snapshot of one upstream for /upstreams and /readyz.
@@ -133,6 +136,7 @@ type upstream struct {
 	since    time.Time
 	shared   *session
 	lastErr  string
+	loginCmd string // the login command, in StateNeedsLogin
 	restarts int
 }
 
@@ -167,6 +171,7 @@ func newUpstream(spec UpstreamSpec, env upstreamEnv) *upstream {
 		log.Log(context.Background(), level, "circuit breaker state changed", "from", from.String(), "to", to.String())
 		env.obs.BreakerState(spec.Name, to.String())
 	})
+	u.guard.onResult = u.noteLogin
 	u.dialCfg = &dialConfig{
 		upstream:    spec.Name,
 		transport:   spec.NewTransport,
@@ -210,7 +215,11 @@ func (u *upstream) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		u.guard.recordConnection(false)
+		if fault.Classify(err).Breaker != fault.BreakerIgnore {
+			// An upstream waiting for a login is not failing: the breaker
+			// does not count it (the calls it refuses are not counted either).
+			u.guard.recordConnection(false)
+		}
 		u.setDown(err)
 		if time.Since(started) > backoffReset {
 			delay = backoffInitial
@@ -312,18 +321,55 @@ func (u *upstream) setDown(err error) {
 	if err != nil {
 		msg = err.Error()
 	}
+	state := StateDown
+	cmd, needsLogin := fault.LoginCommand(err)
+	if needsLogin {
+		state = StateNeedsLogin
+	}
 	u.lists.Store(nil)
 	u.mu.Lock()
-	u.shared, u.state, u.since, u.lastErr = nil, StateDown, time.Now(), msg
+	u.shared, u.state, u.since, u.lastErr, u.loginCmd = nil, state, time.Now(), msg, cmd
 	u.mu.Unlock()
 	u.env.changed(u.spec.Name)
 	u.env.obs.UpstreamState(u.spec.Name, false)
+}
+
+// noteLogin follows the login state of a connected upstream from the
+// outcome of a call on its shared session (an isolated session's
+// credentials may be one identity's own): a call refused for want of a login (the grant was revoked, the
+// refresh refused) shows the upstream as needs_login while its session
+// stays open, and the next call that succeeds (a login in another process
+// took effect) shows it up again. A call that wants only more scope leaves
+// the state alone: the token still serves the others.
+func (u *upstream) noteLogin(err error) {
+	blocked := err != nil && fault.LoginBlocksUpstream(err)
+	u.mu.Lock()
+	changed := false
+	switch {
+	case blocked && u.shared != nil && u.state == StateUp:
+		cmd, _ := fault.LoginCommand(err)
+		u.state, u.since, u.lastErr, u.loginCmd = StateNeedsLogin, time.Now(), err.Error(), cmd
+		changed = true
+	case err == nil && u.shared != nil && u.state == StateNeedsLogin:
+		u.state, u.since, u.lastErr, u.loginCmd = StateUp, time.Now(), "", ""
+		changed = true
+	}
+	u.mu.Unlock()
+	if changed && blocked {
+		u.log.Warn("upstream needs a login; its calls fail until one is made", "err", err)
+	}
+	if changed && !blocked {
+		u.log.Info("upstream logged in again")
+	}
 }
 
 // current returns the shared session, or an error naming the upstream.
 func (u *upstream) current() (*session, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.shared == nil && u.state == StateNeedsLogin {
+		return nil, fault.NeedsLogin(u.spec.Name, u.loginCmd, errors.New(u.lastErr))
+	}
 	if u.shared == nil {
 		return nil, fault.Unavailable(u.spec.Name, string(u.state), errors.New(u.lastErr))
 	}
@@ -332,13 +378,13 @@ func (u *upstream) current() (*session, error) {
 
 // sessionFor returns the session a downstream session's request goes to:
 // the shared one, or with isolation "session" that session's own.
-func (u *upstream) sessionFor(ss *mcp.ServerSession) (*session, error) {
+func (u *upstream) sessionFor(ctx context.Context, ss *mcp.ServerSession) (*session, error) {
 	shared, err := u.current()
 	if err != nil || u.spec.Isolation != IsolationSession || ss == nil {
 		return shared, err
 	}
 	<-u.isoReady // the shared session exists, so run has started
-	s, err := u.iso.get(ss)
+	s, err := u.iso.get(ctx, ss)
 	if err == nil {
 		u.log.Debug("isolated connection ready", "session", ss.ID())
 	}

@@ -144,6 +144,9 @@ func (v *view) rebuild() {
 // (initialize, ping, completion, …) to the SDK.
 func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		// Who the request runs as travels with it to the upstream: an
+		// isolated connection is made with that identity's credentials.
+		ctx = policy.NewContext(ctx, v.identity(req))
 		switch r := req.(type) {
 		case *mcp.ListToolsRequest:
 			v.waitStart(ctx)

@@ -95,6 +95,23 @@ type Upstream struct {
 	MaxConcurrency int `json:"max_concurrency,omitempty"`
 	// Overrides rename, retitle, re-describe, annotate or hide tools and prompts.
 	Overrides Overrides `json:"overrides,omitempty"`
+	// OAuth configures the OAuth login to a remote upstream that takes only
+	// OAuth access tokens (hosted servers such as Notion's). An http or sse
+	// upstream without it still uses a token stored by `mcp-gateway login`,
+	// with dynamic client registration and the scopes the server names.
+	OAuth *UpstreamOAuth `json:"oauth,omitempty"`
+	// PerIdentity makes each identity of the gateway reach this remote
+	// upstream as itself: over a connection of its own (isolation
+	// "session"), with only its own credentials — its IdentityHeaders, or
+	// the OAuth tokens stored for it by `mcp-gateway login NAME --identity
+	// ID` — and an identity with neither gets an error, never another's
+	// credentials. The gateway's own credentials (headers, its login) are
+	// used only for the connection that reads the upstream's lists.
+	PerIdentity bool `json:"per_identity,omitempty"`
+	// IdentityHeaders are header values per identity name ("api_key:alice",
+	// "oauth:SUBJECT"), for upstreams that take API keys; write the values
+	// as ${VAR}. They replace configured headers of the same name.
+	IdentityHeaders map[string]map[string]string `json:"identity_headers,omitempty"`
 	// Ignored lists, sorted, the keys of this entry that the gateway does not know. Other clients'
 	// configs carry such keys (for example "autoApprove"), so they are not errors.
 	Ignored []string `json:"-"`
@@ -107,6 +124,32 @@ func (u *Upstream) ExposedPrefix() string {
 		return *u.Prefix
 	}
 	return DefaultPrefix(u.Name)
+}
+
+// Stores an upstream's OAuth tokens may be kept in. See [UpstreamOAuth.Store].
+const (
+	OAuthStoreFile    = "file"
+	OAuthStoreKeyring = "keyring"
+)
+
+// UpstreamOAuth is an upstream's OAuth client settings. All are optional.
+type UpstreamOAuth struct {
+	// ClientID is a client registered by hand with the upstream's
+	// authorization server, used instead of dynamic registration;
+	// ClientSecret is its secret, if it has one (write it as ${VAR}).
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	// ClientMetadataURL is the https URL of a client ID metadata document,
+	// used as the client id where the authorization server supports them.
+	ClientMetadataURL string `json:"client_metadata_url,omitempty"`
+	// Scopes are requested instead of those the upstream names.
+	Scopes []string `json:"scopes,omitempty"`
+	// RedirectPort fixes the port of the loopback redirect URI
+	// (http://127.0.0.1:PORT/callback), for a client registered by hand.
+	// Zero: chosen once per registration and kept.
+	RedirectPort int `json:"redirect_port,omitempty"`
+	// Store is OAuthStoreFile (the default) or OAuthStoreKeyring.
+	Store string `json:"store,omitempty"`
 }
 
 // ToolFilter selects tools by their upstream (unprefixed) names, using [path.Match] globs. A tool is
@@ -179,6 +222,9 @@ func (c *Config) applyDefaults() {
 		}
 		if u.Timeout == 0 {
 			u.Timeout = Duration(DefaultTimeout)
+		}
+		if u.Isolation == "" && u.PerIdentity {
+			u.Isolation = IsolationSession // a connection per identity's session
 		}
 		if u.Isolation == "" {
 			u.Isolation = IsolationShared

@@ -124,6 +124,32 @@ func validateUpstream(errs *errorList, p string, u *Upstream, in decoded) (prefi
 			errs.add(child(at("headers"), k), detail(ErrInvalidValue, "must not contain line breaks or NUL"))
 		}
 	}
+	if u.OAuth != nil {
+		validateUpstreamOAuth(errs, at("oauth"), u)
+	}
+	if u.PerIdentity && u.URL == "" {
+		errs.add(at("per_identity"), detail(ErrConflict, `is for remote upstreams ("url")`))
+	}
+	if u.PerIdentity && u.Isolation == IsolationShared {
+		errs.add(at("isolation"), detail(ErrConflict, `must be "session" (or unset) with "per_identity": each identity has its own connection`))
+	}
+	if len(u.IdentityHeaders) > 0 && !u.PerIdentity {
+		errs.add(at("identity_headers"), detail(ErrConflict, `needs "per_identity": true`))
+	}
+	for _, id := range slices.Sorted(maps.Keys(u.IdentityHeaders)) {
+		p := child(at("identity_headers"), id)
+		if id == "" || strings.ContainsAny(id, "\x00\r\n") {
+			errs.add(p, detail(ErrInvalidValue, "must be an identity name such as \"api_key:alice\""))
+		}
+		for _, k := range slices.Sorted(maps.Keys(u.IdentityHeaders[id])) {
+			if !isToken(k) {
+				errs.add(child(p, k), detail(ErrInvalidValue, "invalid header name"))
+			}
+			if strings.ContainsAny(u.IdentityHeaders[id][k], "\r\n\x00") {
+				errs.add(child(p, k), detail(ErrInvalidValue, "must not contain line breaks or NUL"))
+			}
+		}
+	}
 	if u.Isolation != "" && u.Isolation != IsolationShared && u.Isolation != IsolationSession {
 		errs.add(at("isolation"), detail(ErrInvalidValue, `must be "shared" or "session"`))
 	}
@@ -200,6 +226,36 @@ func noNUL(errs *errorList, p, s string) {
 	if strings.ContainsRune(s, 0) {
 		errs.add(p, detail(ErrInvalidValue, "must not contain NUL"))
 	}
+}
+
+// validateUpstreamOAuth checks the oauth settings of the upstream at path p.
+func validateUpstreamOAuth(errs *errorList, p string, u *Upstream) {
+	o := u.OAuth
+	at := func(key string) string { return child(p, key) }
+	if u.Command != "" {
+		errs.add(p, detail(ErrConflict, `OAuth is for remote upstreams ("url"), not "command"`))
+	}
+	if o.ClientSecret != "" && o.ClientID == "" {
+		errs.add(at("client_secret"), detail(ErrConflict, `needs "client_id"`))
+	}
+	if o.ClientMetadataURL != "" {
+		if mu, err := url.Parse(o.ClientMetadataURL); err != nil || mu.Scheme != "https" || mu.Hostname() == "" || mu.Path == "" || mu.Path == "/" {
+			errs.add(at("client_metadata_url"), detail(ErrInvalidValue, "must be an https URL with a path"))
+		}
+	}
+	if o.RedirectPort < 0 || o.RedirectPort > 65535 {
+		errs.add(at("redirect_port"), detail(ErrInvalidValue, "must be a port number, 1 to 65535"))
+	}
+	if o.Store != "" && o.Store != OAuthStoreFile && o.Store != OAuthStoreKeyring {
+		errs.add(at("store"), detail(ErrInvalidValue, `must be "file" or "keyring"`))
+	}
+	for i, s := range o.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\r\n\"\\") {
+			errs.add(index(at("scopes"), i), detail(ErrInvalidValue, "must be one scope token, without spaces or quotes"))
+		}
+	}
+	noNUL(errs, at("client_id"), o.ClientID)
+	noNUL(errs, at("client_secret"), o.ClientSecret)
 }
 
 func isHTTPURL(s string) bool {

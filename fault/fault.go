@@ -97,6 +97,10 @@ const (
 	// KindMissingCapability is a server-to-client request whose client did
 	// not declare the capability.
 	KindMissingCapability
+	// KindNeedsLogin is an upstream that takes OAuth tokens and has none it
+	// accepts: a user must run the login command first. Retrying does not
+	// help, and it is not the upstream's failure.
+	KindNeedsLogin
 )
 
 // BreakerEffect is what a circuit breaker makes of an attempt's error.
@@ -149,6 +153,7 @@ var classes = [...]Class{
 	KindCancelled:         {Outcome: OutcomeCancelled, Code: jsonrpc.CodeInternalError, Breaker: BreakerIgnore},
 	KindUndeliverable:     {Outcome: OutcomeUndeliverable, Code: jsonrpc.CodeInternalError, Breaker: BreakerIgnore},
 	KindMissingCapability: {Outcome: OutcomeUndeliverable, Code: jsonrpc.CodeInvalidRequest, Breaker: BreakerIgnore},
+	KindNeedsLogin:        {Outcome: OutcomeUnavailable, Code: CodeUpstreamUnavailable, Breaker: BreakerIgnore},
 }
 
 // Error is an error the gateway produces. Its message is what a client sees.
@@ -237,8 +242,44 @@ func Busy(upstream string, limit int) *Error {
 // failure. The cause is kept for logs; the client sees only that the
 // connection failed.
 func Connection(upstream, method string, cause error, counted bool) *Error {
+	if cmd, ok := LoginCommand(cause); ok {
+		return NeedsLogin(upstream, cmd, cause)
+	}
 	return &Error{Kind: KindConnection, Upstream: upstream, Cause: cause, Counted: counted,
 		Msg: fmt.Sprintf("upstream %q: connection error", upstream)}
+}
+
+// NeedsLogin is a request to an upstream that needs a user to log in to it;
+// command is what to run, and the message names it.
+func NeedsLogin(upstream, command string, cause error) *Error {
+	msg := fmt.Sprintf("upstream %q needs a login: run `%s`", upstream, command)
+	if upstream == "" {
+		msg = fmt.Sprintf("the upstream needs a login: run `%s`", command)
+	}
+	return &Error{Kind: KindNeedsLogin, Upstream: upstream, Cause: cause, Msg: msg}
+}
+
+// LoginCommand reports whether err (or an error it wraps) says its upstream
+// needs a login, and the command that does it. Such errors have a method
+// LoginCommand() string; the package that makes them needs no import of this one.
+func LoginCommand(err error) (string, bool) {
+	var ln interface{ LoginCommand() string }
+	if err == nil || !errors.As(err, &ln) {
+		return "", false
+	}
+	return ln.LoginCommand(), true
+}
+
+// LoginBlocksUpstream reports whether err says its upstream needs a login
+// before any request to it can succeed. A request refused only for want of
+// more scope (a step-up, whose error has a method StepUp() bool returning
+// true) does not block the others.
+func LoginBlocksUpstream(err error) bool {
+	if _, ok := LoginCommand(err); !ok {
+		return false
+	}
+	var su interface{ StepUp() bool }
+	return !errors.As(err, &su) || !su.StepUp()
 }
 
 // Cancelled is a request its caller cancelled or abandoned.
@@ -295,6 +336,13 @@ func Classify(err error) Class {
 		}
 		return c
 	}
+	// Before the JSON-RPC check: the SDK wraps a request its transport
+	// refused in a JSON-RPC error ("rejected by transport") along with the cause.
+	if _, ok := LoginCommand(err); ok {
+		c := classes[KindNeedsLogin]
+		c.Kind = KindNeedsLogin
+		return c
+	}
 	var rpc *jsonrpc.Error
 	if errors.As(err, &rpc) {
 		if rpc.Code == codeSDKClientClosing || rpc.Code == codeSDKServerClosing {
@@ -346,6 +394,9 @@ func Wire(err error) *jsonrpc.Error {
 		}
 		return we
 	}
+	if cmd, ok := LoginCommand(err); ok {
+		return Wire(NeedsLogin("", cmd, err))
+	}
 	var rpc *jsonrpc.Error
 	if errors.As(err, &rpc) && Classify(rpc).Kind == KindUpstreamAnswer {
 		return rpc
@@ -365,7 +416,13 @@ func Wire(err error) *jsonrpc.Error {
 func WireFor(upstream string, err error) *jsonrpc.Error {
 	var fe *Error
 	var rpc *jsonrpc.Error
-	if err == nil || errors.As(err, &fe) || errors.As(err, &rpc) {
+	if err == nil || errors.As(err, &fe) {
+		return Wire(err)
+	}
+	if cmd, ok := LoginCommand(err); ok {
+		return Wire(NeedsLogin(upstream, cmd, err))
+	}
+	if errors.As(err, &rpc) {
 		return Wire(err)
 	}
 	return Wire(Connection(upstream, "", err, false))

@@ -52,6 +52,9 @@ func TestClassify(t *testing.T) {
 		{"no call in flight", NoCallInFlight("roots/list", "fs", 2), KindUndeliverable, OutcomeUndeliverable, jsonrpc.CodeInternalError, false, BreakerIgnore, 0},
 		{"ambiguous", Ambiguous("sampling/createMessage", "fs", 3), KindUndeliverable, OutcomeUndeliverable, jsonrpc.CodeInternalError, false, BreakerIgnore, 0},
 		{"missing capability", MissingCapability("elicitation/create", "fs"), KindMissingCapability, OutcomeUndeliverable, jsonrpc.CodeInvalidRequest, false, BreakerIgnore, 0},
+		{"needs login", NeedsLogin("notion", "mcp-gateway login notion", nil), KindNeedsLogin, OutcomeUnavailable, CodeUpstreamUnavailable, false, BreakerIgnore, 0},
+		{"login error refused by the SDK's transport", fmt.Errorf("calling: %w: %w", &jsonrpc.Error{Code: -32005, Message: "rejected by transport"}, loginErr{}), KindNeedsLogin, OutcomeUnavailable, CodeUpstreamUnavailable, false, BreakerIgnore, 0},
+		{"connection failed for want of a login", Connection("notion", "tools/call", fmt.Errorf("post: %w", loginErr{}), false), KindNeedsLogin, OutcomeUnavailable, CodeUpstreamUnavailable, false, BreakerIgnore, 0},
 	}
 	seen := map[Kind]bool{}
 	for _, tc := range tests {
@@ -72,6 +75,19 @@ func TestClassify(t *testing.T) {
 	for k := range classes {
 		assert.True(t, seen[Kind(k)], "kind %d has no row in the table", k)
 	}
+}
+
+// loginErr is an error of a package that knows only the method LoginCommand.
+type loginErr struct{}
+
+func (loginErr) Error() string        { return "needs a login (token-free text)" }
+func (loginErr) LoginCommand() string { return "mcp-gateway login notion" }
+
+func TestWireNeedsLogin(t *testing.T) {
+	rejected := fmt.Errorf("calling: %w: %w", &jsonrpc.Error{Code: -32005, Message: "rejected by transport"}, loginErr{})
+	assert.Equal(t, "upstream \"notion\" needs a login: run `mcp-gateway login notion`", WireFor("notion", rejected).Message)
+	assert.Equal(t, "upstream \"notion\" needs a login: run `mcp-gateway login notion`", Wire(Connection("notion", "tools/call", rejected, false)).Message)
+	assert.Equal(t, "the upstream needs a login: run `mcp-gateway login notion`", Wire(rejected).Message)
 }
 
 func TestWire(t *testing.T) {

@@ -22,6 +22,9 @@ type HTTPTransportOptions struct {
 	// MaxMessageBytes caps one message (SSE event). Zero means
 	// [DefaultMaxMessageBytes].
 	MaxMessageBytes int
+	// Wrap, if set, wraps the client's RoundTripper (which sets Headers and
+	// caps bodies); it is how an upstream's OAuth access token is added.
+	Wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // NewHTTPTransport returns a transport to a remote upstream at endpoint. Its
@@ -38,8 +41,11 @@ func NewHTTPTransport(endpoint string, o HTTPTransportOptions) *HTTPTransport {
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConns = 256
 	base.MaxIdleConnsPerHost = 256
-	t := &HTTPTransport{endpoint: endpoint, sse: o.SSE, max: max,
-		rt: &headerRoundTripper{headers: o.Headers, base: base, maxBody: int64(max)}}
+	var rt http.RoundTripper = &headerRoundTripper{headers: o.Headers, base: base, maxBody: int64(max)}
+	if o.Wrap != nil {
+		rt = o.Wrap(rt)
+	}
+	t := &HTTPTransport{endpoint: endpoint, sse: o.SSE, max: max, rt: rt}
 	t.sdk = t.build(t.rt)
 	return t
 }

@@ -13,6 +13,7 @@
 package policy
 
 import (
+	"context"
 	"path"
 	"slices"
 	"time"
@@ -192,5 +193,21 @@ func FromTokenInfo(ti *sdkauth.TokenInfo) *Identity {
 		return nil
 	}
 	id, _ := ti.Extra[tokenInfoKey].(*Identity)
+	return id
+}
+
+// contextKey carries an identity in a context.
+type contextKey struct{}
+
+// NewContext returns ctx carrying id: the identity an upstream connection
+// is made for, so that what builds the connection can choose that
+// identity's credentials.
+func NewContext(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, contextKey{}, id)
+}
+
+// FromContext returns the identity [NewContext] put in ctx, or nil.
+func FromContext(ctx context.Context) *Identity {
+	id, _ := ctx.Value(contextKey{}).(*Identity)
 	return id
 }

@@ -51,6 +51,13 @@ type AuthOptions struct {
 	// RegisterAgent serves POST /agents/register for an authenticated
 	// identity; nil means 404.
 	RegisterAgent func(w http.ResponseWriter, r *http.Request, id *policy.Identity)
+	// Connect, if set, serves GET /oauth/connect/{name} for an
+	// authenticated identity: the start of its own login to upstream name.
+	Connect func(w http.ResponseWriter, r *http.Request, id *policy.Identity)
+	// Callback, if set, serves GET /oauth/callback, where a browser comes
+	// back from an upstream's authorization server. It is not
+	// authenticated: the login's state says whose it is.
+	Callback http.Handler
 	// Config returns the body of GET /config (the effective config with
 	// secrets redacted); nil means 404.
 	Config func() any

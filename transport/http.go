@@ -267,6 +267,14 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 			auth.RegisterAgent(w, r, identityFrom(r.Context()))
 		})))
 	}
+	if auth.Connect != nil {
+		mux.Handle("GET /oauth/connect/{name}", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth.Connect(w, r, identityFrom(r.Context()))
+		})))
+	}
+	if auth.Callback != nil {
+		mux.Handle("GET /oauth/callback", auth.Callback)
+	}
 	if auth.Config != nil {
 		mux.Handle("GET /config", auth.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !identityFrom(r.Context()).Admin {

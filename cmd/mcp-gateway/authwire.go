@@ -135,8 +135,8 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 const redacted = "[redacted]"
 
 // redactedConfig is the effective config with every secret replaced: API
-// keys by their digests, the agent secret, and every upstream env value and
-// header value (they carry tokens).
+// keys by their digests, the agent secret, every upstream env value and
+// header value (they carry tokens), and OAuth client secrets.
 func redactedConfig(cfg *config.Config) *config.Config {
 	out := *cfg
 	out.MCPServers = make(map[string]*config.Upstream, len(cfg.MCPServers))
@@ -144,6 +144,11 @@ func redactedConfig(cfg *config.Config) *config.Config {
 		cu := *u
 		cu.Env = redactValues(u.Env)
 		cu.Headers = redactValues(u.Headers)
+		if u.OAuth != nil && u.OAuth.ClientSecret != "" {
+			o := *u.OAuth
+			o.ClientSecret = redacted
+			cu.OAuth = &o
+		}
 		out.MCPServers[name] = &cu
 	}
 	out.Gateway.Auth = cfg.Gateway.Auth.Redacted()

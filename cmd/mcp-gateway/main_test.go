@@ -28,6 +28,7 @@ var bins struct {
 	gateway string
 	echo    string
 	faulty  string
+	oauth   string
 }
 
 func TestMain(m *testing.M) {
@@ -41,10 +42,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bins.dir = dir
+	// Upstream OAuth state of every gateway the tests start stays in here,
+	// never in the user's own state directory.
+	os.Setenv("MCP_GATEWAY_STATE_DIR", filepath.Join(dir, "state"))
 	bins.gateway = filepath.Join(dir, "mcp-gateway")
 	bins.echo = filepath.Join(dir, "echo")
 	bins.faulty = filepath.Join(dir, "faulty")
-	for out, pkg := range map[string]string{bins.gateway: ".", bins.echo: "../../testdata/upstreams/echo", bins.faulty: "../../testdata/upstreams/faulty"} {
+	bins.oauth = filepath.Join(dir, "oauth")
+	for out, pkg := range map[string]string{bins.gateway: ".", bins.echo: "../../testdata/upstreams/echo", bins.faulty: "../../testdata/upstreams/faulty",
+		bins.oauth: "../../testdata/upstreams/oauth"} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {

@@ -67,6 +67,9 @@ func newRootCmd(stdin io.ReadCloser, stdout, stderr io.Writer) *cobra.Command {
 		newImportCmd(stdout, stderr),
 		newInstallCmd(g, stdout),
 		newStatusCmd(g, stdout),
+		newLoginCmd(g, stdin, stdout, stderr),
+		newLogoutCmd(g, stdout, stderr),
+		newAuthCmd(g, stdout, stderr),
 	)
 	return root
 }

@@ -189,6 +189,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			ho.Auth.OnRateLimited = aggOpts.Observer.RateLimited // the feed's too
 			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
+			ho.Auth.Connect, ho.Auth.Callback = webConnectRoutes(cfg, logger)
 			ho.Metrics = obs.Handler()
 			ho.Sessions = book
 			ho.TracerProvider = traces.provider() // Tracing (issue 7)

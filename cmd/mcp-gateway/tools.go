@@ -172,7 +172,7 @@ func withGatewayGate(ctx context.Context, g *globalOptions, stderr io.Writer, ch
 	}
 	for _, st := range agg.Status() {
 		if st.State != aggregator.StateUp && !report.active() { // the report said so
-			logger.Warn("upstream not connected; its tools are missing", "upstream", st.Name, "err", st.LastError)
+			logger.Warn("upstream not connected; its tools are missing", "upstream", st.Name, "state", st.State, "err", st.LastError)
 		}
 	}
 	st, ct := mcp.NewInMemoryTransports()

@@ -14,6 +14,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/launch"
+	"github.com/mcp-gateway/mcp-gateway/upauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -31,6 +32,7 @@ var inheritedEnv = []string{
 // upstreamSpecs maps the config's enabled upstreams to aggregator specs.
 func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.UpstreamSpec {
 	var specs []aggregator.UpstreamSpec
+	ua := newUpstreamAuth(logger)
 	for _, u := range cfg.Enabled() {
 		if len(u.Ignored) > 0 {
 			logger.Debug("ignoring config keys meant for other clients", "upstream", u.Name, "keys", strings.Join(u.Ignored, ","))
@@ -39,7 +41,7 @@ func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.Upstrea
 			Name:           u.Name,
 			Prefix:         u.ExposedPrefix(),
 			Kind:           u.Transport,
-			NewTransport:   newTransportFunc(u, cfg.Gateway.Limits.MaxMessageBytes, logger.With("upstream", u.Name)),
+			NewTransport:   newTransportFunc(u, cfg.Gateway.Limits.MaxMessageBytes, ua, logger.With("upstream", u.Name)),
 			Required:       u.Required,
 			CallTimeout:    u.Timeout.D(),
 			Allow:          u.Tools.Allow,
@@ -56,7 +58,7 @@ func upstreamSpecs(cfg *config.Config, logger *slog.Logger) []aggregator.Upstrea
 	return specs
 }
 
-func newTransportFunc(u *config.Upstream, maxMessage int, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
+func newTransportFunc(u *config.Upstream, maxMessage int, ua *upauth.Manager, logger *slog.Logger) func(context.Context) (mcp.Transport, error) {
 	switch u.Transport {
 	case "stdio":
 		t := &launch.CommandTransport{
@@ -69,11 +71,16 @@ func newTransportFunc(u *config.Upstream, maxMessage int, logger *slog.Logger) f
 		}
 		return launch.StaticTransport(t)
 	case "http", "sse":
-		return launch.StaticTransport(launch.NewHTTPTransport(u.URL, launch.HTTPTransportOptions{
+		shared := launch.StaticTransport(launch.NewHTTPTransport(u.URL, launch.HTTPTransportOptions{
 			SSE:             u.Transport == "sse",
 			Headers:         u.Headers,
 			MaxMessageBytes: maxMessage,
+			Wrap:            upstreamAuthWrap(ua, u),
 		}))
+		if u.PerIdentity {
+			return perIdentityTransport(u, maxMessage, ua, shared, logger)
+		}
+		return shared
 	}
 	return func(context.Context) (mcp.Transport, error) {
 		return nil, fmt.Errorf("unknown transport %q", u.Transport) // config validation prevents this
