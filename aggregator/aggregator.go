@@ -74,12 +74,18 @@ type Options struct {
 // Aggregator is the gateway's core. Its methods are safe for concurrent use.
 type Aggregator struct {
 	opts      Options
-	upstreams []*upstream // sorted by name
-	byName    map[string]*upstream
 	merged    *view
-	single    map[string]*view
 	started   chan struct{} // closed when every upstream made its first attempt
 	startOnce sync.Once
+
+	applying sync.Mutex // one Add, Replace or Remove at a time
+
+	mu        sync.RWMutex
+	upstreams []*upstream // sorted by name
+	byName    map[string]*upstream
+	single    map[string]*view
+	runCtx    context.Context // set while Run runs: upstreams added then start at once
+	running   sync.WaitGroup  // every upstream's run, started and added
 }
 
 // New returns an Aggregator for the upstreams. It checks the specs (unique
@@ -111,42 +117,64 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		o.Observer = NopObserver{}
 	}
 	a := &Aggregator{opts: o, byName: map[string]*upstream{}, single: map[string]*view{}, started: make(chan struct{})}
-	prefixes := map[string]string{}
 	var errs []error
 	for _, s := range specs {
-		switch {
-		case s.Name == "":
-			errs = append(errs, errors.New("upstream with an empty name"))
-			continue
-		case a.byName[s.Name] != nil:
-			errs = append(errs, fmt.Errorf("upstream %q: duplicate name", s.Name))
-			continue
-		case s.NewTransport == nil:
-			errs = append(errs, fmt.Errorf("upstream %q: no transport", s.Name))
-			continue
-		case strings.Contains(s.Prefix, Separator):
-			errs = append(errs, fmt.Errorf("upstream %q: prefix %q contains %q", s.Name, s.Prefix, Separator))
+		if err := a.checkSpec(s, ""); err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		if other, ok := prefixes[s.Prefix]; ok {
-			errs = append(errs, fmt.Errorf("upstreams %q and %q have the same prefix %q", other, s.Name, s.Prefix))
-			continue
-		}
-		prefixes[s.Prefix] = s.Name
-		u := newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
-			impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities, governor: o.Governor})
+		u := a.newUpstream(s)
 		a.byName[s.Name] = u
 		a.upstreams = append(a.upstreams, u)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	slices.SortFunc(a.upstreams, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
-	a.merged = newView("", a.upstreams, true, &o, a.waitStarted, a.identity)
+	sortUpstreams(a.upstreams)
+	a.merged = newView("", a.upstreams, true, &a.opts, a.waitStarted, a.identity)
 	for _, u := range a.upstreams {
-		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &o, a.waitStarted, a.identity)
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &a.opts, a.waitStarted, a.identity)
 	}
 	return a, nil
+}
+
+// checkSpec checks a spec against the upstreams there are, leaving out
+// replacing (the one it replaces, if any): a name, a transport, a prefix
+// without the separator and not another upstream's.
+func (a *Aggregator) checkSpec(s UpstreamSpec, replacing string) error {
+	switch {
+	case s.Name == "":
+		return errors.New("upstream with an empty name")
+	case s.Name != replacing && a.byName[s.Name] != nil:
+		return fmt.Errorf("upstream %q: duplicate name", s.Name)
+	case s.NewTransport == nil:
+		return fmt.Errorf("upstream %q: no transport", s.Name)
+	case strings.Contains(s.Prefix, Separator):
+		return fmt.Errorf("upstream %q: prefix %q contains %q", s.Name, s.Prefix, Separator)
+	}
+	for _, u := range a.upstreams {
+		if u.spec.Name != replacing && u.spec.Prefix == s.Prefix {
+			return fmt.Errorf("upstreams %q and %q have the same prefix %q", u.spec.Name, s.Name, s.Prefix)
+		}
+	}
+	return nil
+}
+
+func (a *Aggregator) newUpstream(s UpstreamSpec) *upstream {
+	o := &a.opts
+	return newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
+		impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities, governor: o.Governor})
+}
+
+func sortUpstreams(us []*upstream) {
+	slices.SortFunc(us, func(x, y *upstream) int { return strings.Compare(x.spec.Name, y.spec.Name) })
+}
+
+// snapshot returns the upstreams there are now, sorted by name.
+func (a *Aggregator) snapshot() []*upstream {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.upstreams
 }
 
 // Server is the merged catalog: every upstream, names prefixed.
@@ -155,7 +183,9 @@ func (a *Aggregator) Server() *mcp.Server { return a.merged.server }
 // UpstreamServer is one upstream's catalog with its own names, or false if
 // there is no such upstream.
 func (a *Aggregator) UpstreamServer(name string) (*mcp.Server, bool) {
+	a.mu.RLock()
 	v, ok := a.single[name]
+	a.mu.RUnlock()
 	if !ok {
 		return nil, false
 	}
@@ -168,13 +198,21 @@ func (a *Aggregator) UpstreamServer(name string) (*mcp.Server, bool) {
 // other upstreams are retried in the background.
 func (a *Aggregator) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer a.running.Wait()
 	defer cancel()
-	for _, u := range a.upstreams {
-		wg.Go(func() { u.run(ctx) })
+	a.mu.Lock()
+	a.runCtx = ctx
+	initial := a.upstreams
+	for _, u := range initial {
+		a.start(u)
 	}
-	for _, u := range a.upstreams {
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.runCtx = nil // what is added from now on is not started
+		a.mu.Unlock()
+	}()
+	for _, u := range initial {
 		select {
 		case <-u.firstDone:
 		case <-ctx.Done():
@@ -211,8 +249,13 @@ func (a *Aggregator) waitStarted(ctx context.Context) {
 
 // viewsOf returns the views that include the named upstream: the merged one
 // and its own.
-func (a *Aggregator) viewsOf(upstream string) [2]*view {
-	return [2]*view{a.merged, a.single[upstream]}
+func (a *Aggregator) viewsOf(upstream string) []*view {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if v, ok := a.single[upstream]; ok {
+		return []*view{a.merged, v}
+	}
+	return []*view{a.merged}
 }
 
 // changed rebuilds the views that include the upstream, after its lists or
@@ -264,8 +307,9 @@ func (a *Aggregator) resourceUpdated(upstream string, p *mcp.ResourceUpdatedNoti
 
 // Status reports every upstream, sorted by name.
 func (a *Aggregator) Status() []UpstreamStatus {
-	out := make([]UpstreamStatus, 0, len(a.upstreams))
-	for _, u := range a.upstreams {
+	ups := a.snapshot()
+	out := make([]UpstreamStatus, 0, len(ups))
+	for _, u := range ups {
 		out = append(out, u.status())
 	}
 	return out
@@ -273,7 +317,7 @@ func (a *Aggregator) Status() []UpstreamStatus {
 
 // Ready reports whether every required upstream is connected.
 func (a *Aggregator) Ready() bool {
-	for _, u := range a.upstreams {
+	for _, u := range a.snapshot() {
 		if u.spec.Required && u.connState() != StateUp {
 			return false
 		}

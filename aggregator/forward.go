@@ -13,6 +13,11 @@ import (
 // callTool forwards a tools/call. It is retried only if the upstream
 // annotated the tool idempotentHint.
 func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, original string, idempotent bool) (*mcp.CallToolResult, error) {
+	u, leave, err := u.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	ctx = withUpstreamTarget(ctx, original)
 	meta, release := u.progress.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
@@ -30,6 +35,11 @@ func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, origi
 }
 
 func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, original string) (*mcp.GetPromptResult, error) {
+	u, leave, err := u.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	meta, release := u.progress.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.GetPromptParams{Meta: meta, Name: original, Arguments: req.Params.Arguments}
@@ -41,6 +51,11 @@ func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, ori
 }
 
 func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	u, leave, err := u.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	meta, release := u.progress.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.ReadResourceParams{Meta: meta, URI: req.Params.URI}
@@ -56,6 +71,11 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 }
 
 func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *mcp.CompleteParams) (*mcp.CompleteResult, error) {
+	u, leave, err := u.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
 	return call(ctx, u.guard, ss, "completion/complete", true, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
 		return cs.Complete(ctx, params)
 	})
@@ -83,6 +103,11 @@ func (u *upstream) unsubscribe(ctx context.Context, ss *mcp.ServerSession, uri s
 // session must be told (the first subscription, the last unsubscription).
 // A first subscription that fails is not counted.
 func (u *upstream) subscription(ctx context.Context, ss *mcp.ServerSession, method, uri string, count func(string) bool, f func(context.Context, *mcp.ClientSession) error) error {
+	u, leave, err := u.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
 	send := func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) { return struct{}{}, f(ctx, cs) }
 	if u.spec.Isolation == IsolationSession && ss != nil {
 		_, err := call(ctx, u.guard, ss, method, false, u.sessionFor, send)
@@ -91,7 +116,7 @@ func (u *upstream) subscription(ctx context.Context, ss *mcp.ServerSession, meth
 	if !count(uri) {
 		return nil
 	}
-	_, err := call(ctx, u.guard, nil, method, false, u.sessionFor, send)
+	_, err = call(ctx, u.guard, nil, method, false, u.sessionFor, send)
 	if err != nil && method == "resources/subscribe" {
 		u.asks.unsubscribe(uri)
 	}

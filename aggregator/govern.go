@@ -60,7 +60,7 @@ func (u *upstream) storeLists(l *lists) {
 // when what the governor decides by has changed (a new lockfile, new
 // overrides).
 func (a *Aggregator) Regovern() {
-	for _, u := range a.upstreams {
+	for _, u := range a.snapshot() {
 		// Loaded before the listing, so that a concurrent re-list or
 		// disconnect wins over this.
 		cur := u.lists.Load()

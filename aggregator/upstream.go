@@ -131,6 +131,11 @@ type upstream struct {
 	iso       *isolated     // set when run starts, for isolation "session"
 	isoReady  chan struct{} // closed when iso is set
 
+	calls drain                    // requests in flight, waited for before a stop
+	next  atomic.Pointer[upstream] // the upstream that replaced this one, if any
+	stop  context.CancelFunc       // ends run; set when it starts
+	done  chan struct{}            // closed when run returns
+
 	mu       sync.Mutex
 	state    State
 	since    time.Time
@@ -160,6 +165,7 @@ func newUpstream(spec UpstreamSpec, env upstreamEnv) *upstream {
 		firstDone: make(chan struct{}),
 		refresh:   make(chan struct{}, 1),
 		isoReady:  make(chan struct{}),
+		done:      make(chan struct{}),
 		state:     StateConnecting,
 		since:     time.Now(),
 	}

@@ -41,7 +41,7 @@ const (
 type view struct {
 	name      string // "" for the merged view
 	server    *mcp.Server
-	sources   []*upstream // sorted by name
+	sources   []*upstream // sorted by name; under mu (setSources replaces it)
 	prefixed  bool
 	pageSize  int
 	log       *slog.Logger
@@ -53,6 +53,7 @@ type view struct {
 
 	budgets Budgets // nil: no tool budgets
 	uses    uses    // calls per tool, to rank within a budget
+	seen    lastListed
 
 	mu       sync.Mutex // serialises rebuilds
 	problems string     // last logged problems, to log only changes
@@ -83,7 +84,7 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		// A client's roots changed: tell the upstreams it uses, which then
 		// ask roots/list again (answered by the client that owns them).
 		RootsListChangedHandler: func(_ context.Context, req *mcp.RootsListChangedRequest) {
-			for _, u := range v.sources {
+			for _, u := range v.upstreams() {
 				u.rootsChanged(req.Session)
 			}
 		},
@@ -91,6 +92,7 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		UnsubscribeHandler: v.unsubscribe,
 	})
 	v.server.AddReceivingMiddleware(v.dispatch)
+	v.server.AddSendingMiddleware(v.onlyChanged)
 	if opts.Sessions != nil {
 		opts.Sessions.Track(name, v.server)
 	}
@@ -98,6 +100,22 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 		v.server.AddReceivingMiddleware(requestTracing(opts.TracerProvider))
 	}
 	return v
+}
+
+// upstreams returns the view's sources now.
+func (v *view) upstreams() []*upstream {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.sources
+}
+
+// setSources makes srcs the view's upstreams (an upstream was added,
+// replaced or removed) and rebuilds its catalog.
+func (v *view) setSources(srcs []*upstream) {
+	v.mu.Lock()
+	v.sources = srcs
+	v.mu.Unlock()
+	v.rebuild()
 }
 
 // rebuild makes a new catalog from the sources' current lists, swaps it in,
@@ -128,6 +146,11 @@ func (v *view) rebuild() {
 		}
 		v.problems = p
 	}
+	live := map[*mcp.ServerSession]bool{}
+	for ss := range v.server.Sessions() {
+		live[ss] = true
+	}
+	v.seen.prune(live)
 	if next.toolsSum != prev.toolsSum {
 		v.server.AddTool(&mcp.Tool{Name: sentinelName, InputSchema: map[string]any{"type": "object"}}, nil)
 	}
@@ -151,47 +174,32 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ListToolsRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			items := cat.tools
-			if !p.Unrestricted() {
-				items = filter(items, func(t *mcp.Tool) bool { return mayCall(p, cat.toolRoutes[t.Name]) })
-			}
-			if limit, pinned := v.budgetOf(r.Session, p); limit > 0 {
-				items = v.withinBudget(items, limit, pinned)
-			}
-			return listPage(v, items, cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
+			v.seen.note(r.Session, listTools, cat, p)
+			return listPage(v, v.visibleTools(cat, p, r.Session), cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
 					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListPromptsRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			items := cat.prompts
-			if !p.Unrestricted() {
-				items = filter(items, func(x *mcp.Prompt) bool { return p.MayRead(cat.promptRoutes[x.Name].up.spec.Name) })
-			}
-			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Prompt) string { return x.Name },
+			v.seen.note(r.Session, listPrompts, cat, p)
+			return listPage(v, visiblePrompts(cat, p), cursorOf(r.Params), func(x *mcp.Prompt) string { return x.Name },
 				func(items []*mcp.Prompt, next string) mcp.Result {
 					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListResourcesRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			items := cat.resources
-			if !p.Unrestricted() {
-				items = filter(items, func(x *mcp.Resource) bool { return p.MayRead(cat.resourceUps[x.URI].spec.Name) })
-			}
-			return listPage(v, items, cursorOf(r.Params), func(x *mcp.Resource) string { return x.URI },
+			v.seen.note(r.Session, listResources, cat, p)
+			return listPage(v, visibleResources(cat, p), cursorOf(r.Params), func(x *mcp.Resource) string { return x.URI },
 				func(items []*mcp.Resource, next string) mcp.Result {
 					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
 		case *mcp.ListResourceTemplatesRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			items := cat.templates
-			if !p.Unrestricted() {
-				items = filter(items, func(x *mcp.ResourceTemplate) bool { return p.MayRead(cat.templateByID[x.URITemplate].spec.Name) })
-			}
-			return listPage(v, items, cursorOf(r.Params), func(x *mcp.ResourceTemplate) string { return x.URITemplate },
+			v.seen.note(r.Session, listResources, cat, p)
+			return listPage(v, visibleTemplates(cat, p), cursorOf(r.Params), func(x *mcp.ResourceTemplate) string { return x.URITemplate },
 				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
 					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: cacheFor(p)}
 				})
@@ -208,7 +216,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ServerRequest[*mcp.SetLoggingLevelParams]:
 			res, err := next(ctx, method, req) // the SDK keeps the session's level
 			if err == nil && r.Params != nil {
-				for _, u := range v.sources {
+				for _, u := range v.upstreams() {
 					u.setLogLevel(ctx, r.Session, r.Params.Level)
 				}
 			}

@@ -1,0 +1,141 @@
+package aggregator
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mcp-gateway/mcp-gateway/policy"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// A view's catalog changes for everyone at once, but each session sees its
+// own part of it (its identity's policy, its tool budget). The SDK sends
+// list_changed to every session of a server; the view's sending middleware
+// drops it for a session whose list is the same as when it last listed.
+
+// listKind is one of the lists a list_changed notification is about.
+type listKind int
+
+const (
+	listTools listKind = iota
+	listPrompts
+	listResources // resources and resource templates: one notification covers both
+)
+
+var listChangedKinds = map[string]listKind{
+	"notifications/tools/list_changed":     listTools,
+	"notifications/prompts/list_changed":   listPrompts,
+	"notifications/resources/list_changed": listResources,
+}
+
+// seenList is what a session was last listed from: the catalog and who it
+// ran as.
+type seenList struct {
+	cat *catalog
+	id  *policy.Identity
+}
+
+type seenKey struct {
+	ss   *mcp.ServerSession
+	kind listKind
+}
+
+// lastListed remembers, per session and list, what it was last listed from.
+type lastListed struct {
+	mu sync.Mutex
+	m  map[seenKey]seenList
+}
+
+func (l *lastListed) note(ss *mcp.ServerSession, kind listKind, cat *catalog, id *policy.Identity) {
+	if ss == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[seenKey]seenList{}
+	}
+	l.m[seenKey{ss, kind}] = seenList{cat, id}
+}
+
+func (l *lastListed) get(ss *mcp.ServerSession, kind listKind) (seenList, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s, ok := l.m[seenKey{ss, kind}]
+	return s, ok
+}
+
+// prune forgets sessions that are gone.
+func (l *lastListed) prune(live map[*mcp.ServerSession]bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.m {
+		if !live[k.ss] {
+			delete(l.m, k)
+		}
+	}
+}
+
+// visibleTools is the tools of cat that p is listed in ss.
+func (v *view) visibleTools(cat *catalog, p *policy.Identity, ss *mcp.ServerSession) []*mcp.Tool {
+	items := cat.tools
+	if !p.Unrestricted() {
+		items = filter(items, func(t *mcp.Tool) bool { return mayCall(p, cat.toolRoutes[t.Name]) })
+	}
+	if limit, pinned := v.budgetOf(ss, p); limit > 0 {
+		items = v.withinBudget(items, limit, pinned)
+	}
+	return items
+}
+
+func visiblePrompts(cat *catalog, p *policy.Identity) []*mcp.Prompt {
+	if p.Unrestricted() {
+		return cat.prompts
+	}
+	return filter(cat.prompts, func(x *mcp.Prompt) bool { return p.MayRead(cat.promptRoutes[x.Name].up.spec.Name) })
+}
+
+func visibleResources(cat *catalog, p *policy.Identity) []*mcp.Resource {
+	if p.Unrestricted() {
+		return cat.resources
+	}
+	return filter(cat.resources, func(x *mcp.Resource) bool { return p.MayRead(cat.resourceUps[x.URI].spec.Name) })
+}
+
+func visibleTemplates(cat *catalog, p *policy.Identity) []*mcp.ResourceTemplate {
+	if p.Unrestricted() {
+		return cat.templates
+	}
+	return filter(cat.templates, func(x *mcp.ResourceTemplate) bool { return p.MayRead(cat.templateByID[x.URITemplate].spec.Name) })
+}
+
+// visibleSum fingerprints the list of kind that p sees in cat.
+func (v *view) visibleSum(kind listKind, cat *catalog, p *policy.Identity, ss *mcp.ServerSession) [32]byte {
+	switch kind {
+	case listTools:
+		return fingerprint(v.visibleTools(cat, p, ss))
+	case listPrompts:
+		return fingerprint(visiblePrompts(cat, p))
+	default:
+		return fingerprint([]any{visibleResources(cat, p), visibleTemplates(cat, p)})
+	}
+}
+
+// onlyChanged is the view's sending middleware: it drops a list_changed
+// notification for a session whose list, as it would be listed now, is the
+// same as when it last listed. A session that never listed is told.
+func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		kind, ok := listChangedKinds[method]
+		if !ok {
+			return next(ctx, method, req)
+		}
+		ss, _ := req.GetSession().(*mcp.ServerSession)
+		seen, ok := v.seen.get(ss, kind)
+		if ok && v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, v.cat.Load(), seen.id, ss) {
+			v.log.Debug("list_changed not sent: the session's list is unchanged", "session", ss.ID(), "method", method)
+			return nil, nil
+		}
+		return next(ctx, method, req)
+	}
+}
