@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,10 +49,10 @@ type HTTPOptions struct {
 	Version string
 	// Merged serves /mcp.
 	Merged *mcp.Server
-	// Upstreams lists the names served at /mcp/{name}; Upstream returns
-	// each one's server.
-	Upstreams []string
-	Upstream  func(name string) (*mcp.Server, bool)
+	// Upstream returns the server of /mcp/{name}, or false for no such
+	// upstream. It is asked at every request: upstreams come and go as the
+	// config is reloaded.
+	Upstream func(name string) (*mcp.Server, bool)
 	// Status returns the JSON body of /upstreams; Ready reports readiness for
 	// /readyz. Both are required.
 	Status func() any
@@ -228,22 +229,36 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, h))
 	}
 	mux.Handle("/mcp", mcpRoute("/mcp", o.Merged))
-	// One handler (and so one session table) per upstream: a session made at
-	// /mcp/a is unknown at /mcp/b. Looked up by map, not by mux pattern, since
-	// upstream names come from config keys and may hold any character.
-	single := map[string]http.Handler{}
-	for _, name := range o.Upstreams {
-		if srv, ok := o.Upstream(name); ok {
-			single[name] = mcpRoute("/mcp/"+name, srv)
-		}
+	// One handler (and so one session table) per upstream: a session made
+	// at /mcp/a is unknown at /mcp/b, and at an upstream of the same name
+	// added again after a removal (a new server, so a new handler). Looked up by map, not by mux
+	// pattern, since upstream names come from config keys and may hold any
+	// character.
+	type route struct {
+		srv *mcp.Server
+		h   http.Handler
 	}
+	var singleMu sync.Mutex
+	single := map[string]route{} // by name, for the server it has now
 	mux.HandleFunc("/mcp/{upstream}", func(w http.ResponseWriter, r *http.Request) {
-		h, ok := single[r.PathValue("upstream")]
+		name := r.PathValue("upstream")
+		var srv *mcp.Server
+		ok := o.Upstream != nil
+		if ok {
+			srv, ok = o.Upstream(name)
+		}
 		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no upstream %q", r.PathValue("upstream"))})
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no upstream %q", name)})
 			return
 		}
-		h.ServeHTTP(w, r)
+		singleMu.Lock()
+		rt := single[name]
+		if rt.srv != srv {
+			rt = route{srv, mcpRoute("/mcp/"+name, srv)}
+			single[name] = rt
+		}
+		singleMu.Unlock()
+		rt.h.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": o.Version})

@@ -103,9 +103,8 @@ func testOptions(calls *atomic.Int64) HTTPOptions {
 	book.Track("", merged)
 	book.Track("up", up)
 	return HTTPOptions{
-		Logger:    testLogger(),
-		Merged:    merged,
-		Upstreams: []string{"up"},
+		Logger: testLogger(),
+		Merged: merged,
 		Upstream: func(name string) (*mcp.Server, bool) {
 			return up, name == "up"
 		},

@@ -229,17 +229,12 @@ func requireLoopback(addr string) error {
 }
 
 func httpOptions(cfg *config.Config, agg *aggregator.Aggregator, addr string, logger *slog.Logger, onListen func(net.Addr)) transport.HTTPOptions {
-	var names []string
-	for _, u := range cfg.Enabled() {
-		names = append(names, u.Name)
-	}
 	return transport.HTTPOptions{
 		Addr:           addr,
 		OnListen:       onListen,
 		Logger:         logger,
 		Version:        version,
 		Merged:         agg.Server(),
-		Upstreams:      names,
 		Upstream:       agg.UpstreamServer,
 		Status:         func() any { return agg.Status() },
 		Ready:          agg.Ready,
