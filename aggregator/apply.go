@@ -106,6 +106,7 @@ func (a *Aggregator) Remove(ctx context.Context, name string) error {
 	for ss := range v.server.Sessions() {
 		ss.Close()
 	}
+	a.opts.Observer.UpstreamState(name, false)
 	a.opts.Logger.Info("upstream removed", "upstream", name)
 	return nil
 }

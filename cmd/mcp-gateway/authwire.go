@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
@@ -59,29 +60,59 @@ func defaultLimit(l config.Limits) policy.Limit {
 	return policy.Limit{RPM: l.RateLimitRPM, Burst: l.Burst}
 }
 
-// authOptions wires the authenticator into the HTTP front door.
-func authOptions(a *auth.Authenticator, cfg *config.Config, limiter *ratelimit.Limiter, obs aggregator.Observer) transport.AuthOptions {
+// liveAuth is the authenticator in effect. A reload swaps in a new one,
+// which the next request uses: keys, policies and rate limits take effect
+// at once. Whether authentication is on is fixed at start.
+type liveAuth struct {
+	cur atomic.Pointer[auth.Authenticator]
+}
+
+func newLiveAuth(a *auth.Authenticator) *liveAuth {
+	l := &liveAuth{}
+	l.cur.Store(a)
+	return l
+}
+
+func (l *liveAuth) load() *auth.Authenticator { return l.cur.Load() }
+
+// authOptions wires the authenticator in effect into the HTTP front door;
+// cfg returns the config in effect, for GET /config.
+func authOptions(la *liveAuth, cfg func() *config.Config, limiter *ratelimit.Limiter, obs aggregator.Observer) transport.AuthOptions {
+	a := la.load()
 	o := transport.AuthOptions{
 		Anonymous:     a.Anonymous(),
-		Challenge:     a.Challenge,
+		Challenge:     func(scope string) string { return la.load().Challenge(scope) },
 		Allow:         limiter.Allow,
 		OnRateLimited: obs.RateLimited,
-		Config:        func() any { return redactedConfig(cfg) },
+		Config:        func() any { return redactedConfig(cfg()) },
 	}
 	if a.Enabled() {
 		o.Authenticate = func(ctx context.Context, h http.Header) (*policy.Identity, error) {
-			id, err := a.Authenticate(ctx, h)
+			id, err := la.load().Authenticate(ctx, h)
 			if err != nil {
 				return nil, fmt.Errorf("%w: %v", transport.ErrUnauthenticated, err)
 			}
 			return id, nil
 		}
 		o.RegisterAgent = func(w http.ResponseWriter, r *http.Request, id *policy.Identity) {
-			registerAgent(w, r, a, id)
+			registerAgent(w, r, la.load(), id)
+		}
+	} else {
+		// Without authentication every request runs as the anonymous
+		// identity, whose rate limit is the reloadable default.
+		o.Authenticate = func(context.Context, http.Header) (*policy.Identity, error) {
+			return la.load().Anonymous(), nil
 		}
 	}
-	if md := a.ResourceMetadata(); md != nil {
-		o.ResourceMetadata = sdkauth.ProtectedResourceMetadataHandler(md)
+	if a.ResourceMetadata() != nil {
+		o.ResourceMetadata = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			md := la.load().ResourceMetadata()
+			if md == nil {
+				http.NotFound(w, r)
+				return
+			}
+			sdkauth.ProtectedResourceMetadataHandler(md).ServeHTTP(w, r)
+		})
 	}
 	return o
 }

@@ -3,18 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
+	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/govern"
 )
@@ -24,47 +25,43 @@ import (
 const reloadDebounce = 200 * time.Millisecond
 
 // reloader reloads the config and lockfile while the gateway runs. What
-// takes effect without a restart: overrides, pins (the lockfile, and
-// gateway.pins) and tool budgets, for the next request; clients get list_changed when what
-// they see changed. Other changes are reported as needing a restart.
+// takes effect for the next request: overrides, pins (the lockfile, and
+// gateway.pins), tool budgets, keys, policies and rate limits (gateway.auth,
+// gateway.limits). Upstreams added, removed or changed are started, stopped
+// or restarted, each alone, calls in flight to them finishing first. Clients
+// get list_changed when what they see changed. The settings
+// config.KeepRestartOnly names are reported as needing a restart.
 type reloader struct {
 	path, lockFile string
 	gate           *govern.Gate
 	agg            *aggregator.Aggregator
-	budgets        *budgets // nil: budgets are not reloaded
+	budgets        *budgets  // nil: budgets are not reloaded
+	auth           *liveAuth // nil: authentication is not reloaded
 	log            *slog.Logger
 
-	mu      sync.Mutex        // one reload at a time
-	started map[string]string // upstream → its config entry at start, as JSON
-	rest    string            // the gateway section at start, as JSON
+	mu  sync.Mutex                    // one reload at a time
+	cfg atomic.Pointer[config.Config] // the config in effect
 }
 
 func newReloader(path string, cfg *config.Config, gate *govern.Gate, agg *aggregator.Aggregator, log *slog.Logger) *reloader {
 	r := &reloader{path: path, lockFile: lockPath(path), gate: gate, agg: agg, log: log}
-	r.started, r.rest = fingerprintConfig(cfg)
+	r.cfg.Store(cfg)
 	return r
 }
 
-// fingerprintConfig returns each enabled upstream's entry without its
-// overrides, and the gateway section without pins, as JSON: what a reload
-// does not apply.
-func fingerprintConfig(cfg *config.Config) (map[string]string, string) {
-	ups := map[string]string{}
-	for _, u := range cfg.Enabled() {
-		c := *u
-		c.Overrides = config.Overrides{}
-		b, _ := json.Marshal(c)
-		ups[u.Name] = string(b)
-	}
-	g := cfg.Gateway
-	g.Pins, g.Budgets = config.Pins{}, config.Budgets{}
-	b, _ := json.Marshal(g)
-	return ups, string(b)
-}
+// config returns the config in effect.
+func (r *reloader) config() *config.Config { return r.cfg.Load() }
 
 // reloadResult is the body of POST /admin/reload.
 type reloadResult struct {
 	Reloaded bool `json:"reloaded"`
+	// Added, Removed and Restarted name the upstreams started, stopped and
+	// restarted.
+	Added     []string `json:"added,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
+	Restarted []string `json:"restarted,omitempty"`
+	// Errors are upstream changes that could not be made; the rest was.
+	Errors []string `json:"errors,omitempty"`
 	// NeedRestart names what changed that only takes effect at a restart.
 	NeedRestart []string `json:"need_restart,omitempty"`
 }
@@ -75,12 +72,30 @@ type reloadResult struct {
 func (r *reloader) reload(reason string) (reloadResult, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	running := r.config()
 	cfg, err := config.Load(r.path)
+	if err == nil {
+		resolvePaths(cfg, filepath.Dir(r.path))
+	}
+	var authn *auth.Authenticator
+	if err == nil && r.auth != nil && authChanged(running, cfg) {
+		authn, err = newAuthenticator(cfg, r.log)
+	}
 	if err != nil {
 		r.log.Error("config reload refused; the running config is kept", "reason", reason, "err", err)
 		return reloadResult{}, err
 	}
-	resolvePaths(cfg, filepath.Dir(r.path))
+	res := reloadResult{Reloaded: true, NeedRestart: config.KeepRestartOnly(running, cfg)}
+	if authn != nil {
+		if authn.Enabled() != r.auth.load().Enabled() {
+			// Switching authentication on or off changes what the listen
+			// address may be: that is checked at start.
+			res.NeedRestart = append(res.NeedRestart, "gateway.auth (authentication switched on or off)")
+			cfg.Gateway.Auth, cfg.Gateway.Limits.RateLimitRPM, cfg.Gateway.Limits.Burst = running.Gateway.Auth, running.Gateway.Limits.RateLimitRPM, running.Gateway.Limits.Burst
+		} else {
+			r.auth.cur.Store(authn)
+		}
+	}
 	rules := govRules(cfg, r.lockFile, true)
 	if err := rules.Policy.LockErr; err != nil {
 		r.log.Error("the lockfile cannot be read: every definition is quarantined until it is fixed", "err", err)
@@ -90,28 +105,76 @@ func (r *reloader) reload(reason string) (reloadResult, error) {
 		r.budgets.set(cfg.Gateway.Budgets)
 	}
 	r.agg.Regovern()
-	res := reloadResult{Reloaded: true}
-	ups, rest := fingerprintConfig(cfg)
-	for _, name := range slices.Sorted(maps.Keys(ups)) {
-		if was, ok := r.started[name]; !ok {
-			res.NeedRestart = append(res.NeedRestart, "mcpServers."+name+" (added)")
-		} else if was != ups[name] {
-			res.NeedRestart = append(res.NeedRestart, "mcpServers."+name+" (changed)")
-		}
-	}
-	for _, name := range slices.Sorted(maps.Keys(r.started)) {
-		if _, ok := ups[name]; !ok {
-			res.NeedRestart = append(res.NeedRestart, "mcpServers."+name+" (removed)")
-		}
-	}
-	if rest != r.rest {
-		res.NeedRestart = append(res.NeedRestart, "gateway")
-	}
-	r.log.Info("config reloaded: overrides, pins and budgets are in effect", "reason", reason)
+	r.applyUpstreams(running, cfg, &res)
+	r.cfg.Store(cfg)
+	r.log.Info("config reloaded", "reason", reason, "added", res.Added, "removed", res.Removed, "restarted", res.Restarted)
 	if len(res.NeedRestart) > 0 {
 		r.log.Warn("config changes that take effect only at a restart", "changed", strings.Join(res.NeedRestart, ", "))
 	}
 	return res, nil
+}
+
+// authChanged reports whether what the authenticator is built from
+// differs: gateway.auth and the default rate limit.
+func authChanged(running, loaded *config.Config) bool {
+	key := func(c *config.Config) string {
+		b, _ := json.Marshal([]any{c.Gateway.Auth, c.Gateway.Limits.RateLimitRPM, c.Gateway.Limits.Burst})
+		return string(b)
+	}
+	return key(running) != key(loaded)
+}
+
+// applyUpstreams stops the upstreams removed, restarts those changed and
+// starts those added, in that order (a removed upstream's prefix may be
+// an added one's). An upstream change that fails is reported, and the
+// entry in effect is kept in cfg.
+func (r *reloader) applyUpstreams(running, cfg *config.Config, res *reloadResult) {
+	d := config.DiffUpstreams(running, cfg)
+	if d.Empty() {
+		return
+	}
+	specs := map[string]aggregator.UpstreamSpec{}
+	for _, s := range upstreamSpecs(cfg, r.log) {
+		specs[s.Name] = s
+	}
+	failed := func(name, what string, err error) {
+		r.log.Error("upstream change not made", "upstream", name, "change", what, "err", err)
+		res.Errors = append(res.Errors, fmt.Sprintf("mcpServers.%s (%s): %v", name, what, err))
+		if u, ok := running.MCPServers[name]; ok && !u.Disabled {
+			cfg.MCPServers[name] = u
+		} else {
+			delete(cfg.MCPServers, name)
+		}
+	}
+	// Calls in flight to an upstream are bounded by its call timeout; a
+	// restarted one is also given its first connection attempt.
+	for _, name := range d.Removed {
+		ctx, cancel := context.WithTimeout(context.Background(), running.MCPServers[name].Timeout.D())
+		err := r.agg.Remove(ctx, name)
+		cancel()
+		if err != nil {
+			failed(name, "removed", err)
+			continue
+		}
+		res.Removed = append(res.Removed, name)
+	}
+	for _, name := range d.Changed {
+		ctx, cancel := context.WithTimeout(context.Background(), running.MCPServers[name].Timeout.D()+cfg.MCPServers[name].InitTimeout.D())
+		err := r.agg.Replace(ctx, specs[name])
+		cancel()
+		if err != nil {
+			failed(name, "changed", err)
+			continue
+		}
+		res.Restarted = append(res.Restarted, name)
+	}
+	for _, name := range d.Added {
+		if err := r.agg.Add(specs[name]); err != nil {
+			failed(name, "added", err)
+			continue
+		}
+		res.Added = append(res.Added, name)
+	}
 }
 
 // run reloads on SIGHUP (where there is one) and when the config file or

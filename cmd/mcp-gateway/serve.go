@@ -171,6 +171,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	})
 	rl := newReloader(g.loadedPath, cfg, gate, agg, logger)
 	rl.budgets = buds
+	rl.auth = newLiveAuth(authn)
 	eg.Go(func() error { return rl.run(ctx) })
 	if o.stdio {
 		eg.Go(func() error {
@@ -185,7 +186,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			defer cancel()
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
 			ho.Status = func() any { return statusWithQuarantine(agg, gate) }
-			ho.Auth = authOptions(authn, cfg, limiter, obs)
+			ho.Auth = authOptions(rl.auth, rl.config, limiter, obs)
 			ho.Auth.OnRateLimited = aggOpts.Observer.RateLimited // the feed's too
 			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
