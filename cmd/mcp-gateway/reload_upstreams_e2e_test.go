@@ -216,6 +216,26 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	resp, _ = aeDo(t, http.MethodPost, g.url+"/mcp", aeAPIKey(keys["limited"]), initializeBody)
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the new limit: 1 a minute")
 
+	// A config with an error anywhere (here a key given twice) is refused
+	// whole: the upstream it adds is not started, the running config kept.
+	n = reloads()
+	good := cfg["gateway"]
+	servers["never"] = echoUpstream("never")
+	cfg["gateway"] = map[string]any{"auth": map[string]any{"api_keys": []any{
+		entry("admin", all, -1), entry("all", all, -1), entry("all", all, -1),
+	}}}
+	rewriteConfig(t, cfgPath, cfg)
+	resp, body = aeDo(t, http.MethodPost, g.url+"/admin/reload", aeAPIKey(keys["admin"]), "")
+	assert.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode, body)
+	assert.Contains(t, body, "api_keys[2]")
+	assert.Equal(t, []string{"chg:up", "keep:up", "new:up", "remote:up"}, statusNames())
+	resp, _ = aeDo(t, http.MethodPost, g.url+"/mcp", aeAPIKey(keys["keeponly"]), initializeBody)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the running keys are kept")
+	delete(servers, "never")
+	cfg["gateway"] = good
+	rewriteConfig(t, cfgPath, cfg)
+	waitReload(n + 1)
+
 	// The barrier: a change on keep, which every session sees. The first
 	// notification the keep-only and keep's own sessions get must be this
 	// one: nothing before it changed what they see.
