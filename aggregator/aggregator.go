@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcp-gateway/mcp-gateway/policy"
@@ -79,6 +80,7 @@ type Aggregator struct {
 	startOnce sync.Once
 
 	applying sync.Mutex // one Add, Replace or Remove at a time
+	local    atomic.Pointer[policy.Identity]
 
 	mu        sync.RWMutex
 	upstreams []*upstream // sorted by name
@@ -117,6 +119,7 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		o.Observer = NopObserver{}
 	}
 	a := &Aggregator{opts: o, byName: map[string]*upstream{}, single: map[string]*view{}, started: make(chan struct{})}
+	a.local.Store(o.Local)
 	var errs []error
 	for _, s := range specs {
 		if err := a.checkSpec(s, ""); err != nil {

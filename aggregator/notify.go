@@ -29,10 +29,11 @@ var listChangedKinds = map[string]listKind{
 }
 
 // seenList is what a session was last listed from: the catalog and who it
-// ran as.
+// ran as; local if as the local identity, which a reload may replace.
 type seenList struct {
-	cat *catalog
-	id  *policy.Identity
+	cat   *catalog
+	id    *policy.Identity
+	local bool
 }
 
 type seenKey struct {
@@ -46,7 +47,7 @@ type lastListed struct {
 	m  map[seenKey]seenList
 }
 
-func (l *lastListed) note(ss *mcp.ServerSession, kind listKind, cat *catalog, id *policy.Identity) {
+func (l *lastListed) note(ss *mcp.ServerSession, kind listKind, cat *catalog, id *policy.Identity, local bool) {
 	if ss == nil {
 		return
 	}
@@ -55,7 +56,7 @@ func (l *lastListed) note(ss *mcp.ServerSession, kind listKind, cat *catalog, id
 	if l.m == nil {
 		l.m = map[seenKey]seenList{}
 	}
-	l.m[seenKey{ss, kind}] = seenList{cat, id}
+	l.m[seenKey{ss, kind}] = seenList{cat, id, local}
 }
 
 func (l *lastListed) get(ss *mcp.ServerSession, kind listKind) (seenList, bool) {
@@ -123,7 +124,8 @@ func (v *view) visibleSum(kind listKind, cat *catalog, p *policy.Identity, ss *m
 
 // onlyChanged is the view's sending middleware: it drops a list_changed
 // notification for a session whose list, as it would be listed now, is the
-// same as when it last listed. A session that never listed is told.
+// same as when it last listed, or that has not listed: it has nothing to
+// refresh.
 func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		kind, ok := listChangedKinds[method]
@@ -132,10 +134,36 @@ func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		ss, _ := req.GetSession().(*mcp.ServerSession)
 		seen, ok := v.seen.get(ss, kind)
-		if ok && v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, v.cat.Load(), seen.id, ss) {
+		now := seen.id
+		if seen.local {
+			now = v.identity(&mcp.ListToolsRequest{}) // a request without token info runs as the local identity
+		}
+		switch {
+		case !ok:
+			v.log.Debug("list_changed not sent: the session has not listed", "session", ss.ID(), "method", method)
+			return nil, nil
+		case v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, v.cat.Load(), now, ss):
 			v.log.Debug("list_changed not sent: the session's list is unchanged", "session", ss.ID(), "method", method)
 			return nil, nil
 		}
 		return next(ctx, method, req)
 	}
+}
+
+// isLocal reports whether req runs as the local identity (it carries no
+// identity of its own).
+func isLocal(req mcp.Request) bool {
+	extra := req.GetExtra()
+	return extra == nil || policy.FromTokenInfo(extra.TokenInfo) == nil
+}
+
+// recheck has the SDK send list_changed to every session; onlyChanged lets
+// it through to those whose list is not what they last listed. It is for
+// what changes lists without changing the catalog: the local identity.
+func (v *view) recheck() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.server.AddTool(&mcp.Tool{Name: sentinelName, InputSchema: map[string]any{"type": "object"}}, nil)
+	v.server.AddPrompt(&mcp.Prompt{Name: sentinelName}, nil)
+	v.server.AddResource(&mcp.Resource{Name: sentinelName, URI: sentinelURI}, nil)
 }

@@ -13,7 +13,25 @@ func (a *Aggregator) identity(req mcp.Request) *policy.Identity {
 			return id
 		}
 	}
-	return a.opts.Local
+	return a.local.Load()
+}
+
+// SetLocal makes id the identity of requests that carry none, from the next
+// request on (a reloaded config's local identity). Sessions that run as it
+// get list_changed if what they see changed.
+func (a *Aggregator) SetLocal(id *policy.Identity) {
+	if a.local.Swap(id) == id {
+		return
+	}
+	a.mu.RLock()
+	views := []*view{a.merged}
+	for _, v := range a.single {
+		views = append(views, v)
+	}
+	a.mu.RUnlock()
+	for _, v := range views {
+		v.recheck()
+	}
 }
 
 // mayCall reports whether id may see and call the routed tool.

@@ -174,7 +174,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ListToolsRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			v.seen.note(r.Session, listTools, cat, p)
+			v.seen.note(r.Session, listTools, cat, p, isLocal(req))
 			return listPage(v, v.visibleTools(cat, p, r.Session), cursorOf(r.Params), func(t *mcp.Tool) string { return t.Name },
 				func(items []*mcp.Tool, next string) mcp.Result {
 					return &mcp.ListToolsResult{Tools: items, NextCursor: next, Cacheable: cacheFor(p)}
@@ -182,7 +182,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ListPromptsRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			v.seen.note(r.Session, listPrompts, cat, p)
+			v.seen.note(r.Session, listPrompts, cat, p, isLocal(req))
 			return listPage(v, visiblePrompts(cat, p), cursorOf(r.Params), func(x *mcp.Prompt) string { return x.Name },
 				func(items []*mcp.Prompt, next string) mcp.Result {
 					return &mcp.ListPromptsResult{Prompts: items, NextCursor: next, Cacheable: cacheFor(p)}
@@ -190,7 +190,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ListResourcesRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			v.seen.note(r.Session, listResources, cat, p)
+			v.seen.note(r.Session, listResources, cat, p, isLocal(req))
 			return listPage(v, visibleResources(cat, p), cursorOf(r.Params), func(x *mcp.Resource) string { return x.URI },
 				func(items []*mcp.Resource, next string) mcp.Result {
 					return &mcp.ListResourcesResult{Resources: items, NextCursor: next, Cacheable: cacheFor(p)}
@@ -198,7 +198,7 @@ func (v *view) dispatch(next mcp.MethodHandler) mcp.MethodHandler {
 		case *mcp.ListResourceTemplatesRequest:
 			v.waitStart(ctx)
 			cat, p := v.cat.Load(), v.identity(req)
-			v.seen.note(r.Session, listResources, cat, p)
+			v.seen.note(r.Session, listResources, cat, p, isLocal(req))
 			return listPage(v, visibleTemplates(cat, p), cursorOf(r.Params), func(x *mcp.ResourceTemplate) string { return x.URITemplate },
 				func(items []*mcp.ResourceTemplate, next string) mcp.Result {
 					return &mcp.ListResourceTemplatesResult{ResourceTemplates: items, NextCursor: next, Cacheable: cacheFor(p)}

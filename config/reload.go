@@ -67,8 +67,7 @@ func connectionKeys(c *Config) map[string]string {
 
 // restartOnly are the gateway settings a running gateway cannot change:
 // the HTTP server's (listen address, origins, session timeout, body cap,
-// shutdown grace), the log, metrics and audit outputs, and the local
-// identity the stdio client and the CLI run as.
+// shutdown grace) and the log, metrics and audit outputs.
 var restartOnly = []struct {
 	name string
 	of   func(*Gateway) any // a pointer to the setting
@@ -81,7 +80,6 @@ var restartOnly = []struct {
 	{"gateway.log", func(g *Gateway) any { return &g.Log }},
 	{"gateway.metrics", func(g *Gateway) any { return &g.Metrics }},
 	{"gateway.audit", func(g *Gateway) any { return &g.Audit }},
-	{"gateway.auth.local", func(g *Gateway) any { return &g.Auth.Local }},
 }
 
 // KeepRestartOnly puts the running config's restart-only settings into the

@@ -27,7 +27,7 @@ const reloadDebounce = 200 * time.Millisecond
 // reloader reloads the config and lockfile while the gateway runs. What
 // takes effect for the next request: overrides, pins (the lockfile, and
 // gateway.pins), tool budgets, keys, policies and rate limits (gateway.auth,
-// gateway.limits). Upstreams added, removed or changed are started, stopped
+// gateway.limits, the local identity of the stdio client). Upstreams added, removed or changed are started, stopped
 // or restarted, each alone, calls in flight to them finishing first. Clients
 // get list_changed when what they see changed. The settings
 // config.KeepRestartOnly names are reported as needing a restart.
@@ -94,6 +94,7 @@ func (r *reloader) reload(reason string) (reloadResult, error) {
 			cfg.Gateway.Auth, cfg.Gateway.Limits.RateLimitRPM, cfg.Gateway.Limits.Burst = running.Gateway.Auth, running.Gateway.Limits.RateLimitRPM, running.Gateway.Limits.Burst
 		} else {
 			r.auth.cur.Store(authn)
+			r.agg.SetLocal(authn.Local())
 		}
 	}
 	rules := govRules(cfg, r.lockFile, true)

@@ -262,3 +262,33 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	}
 	t.Logf("calls during the reloads: %v; failed (all to the removed upstream): %d", counts.calls, len(counts.failures["gone"]))
 }
+
+// TestReloadStdio reloads the config of `serve` over stdio, the desktop
+// client's setup: an upstream added appears, and a narrower local identity
+// hides what it may no longer use; each time the client is told.
+func TestReloadStdio(t *testing.T) {
+	needBins(t)
+	cfg := map[string]any{"mcpServers": map[string]any{"a": echoUpstream("a")}}
+	cfgPath := writeConfig(t, cfg)
+	notes := newListChanges()
+	cs, stderr := connectStdio(t, cfgPath, notes.opts())
+	require.Contains(t, listToolNames(t, cs), "a__echo")
+	reloads := func() int { return strings.Count(stderr.String(), `"msg":"config reloaded"`) }
+
+	cfg["mcpServers"].(map[string]any)["b"] = echoUpstream("b")
+	rewriteConfig(t, cfgPath, cfg)
+	assert.False(t, <-notes.ch)
+	require.Eventually(t, func() bool { return slices.Contains(listToolNames(t, cs), "b__echo") }, 30*time.Second, 20*time.Millisecond, "%s", stderr)
+	assert.Equal(t, "x", callText(t, cs, "b__echo", map[string]any{"text": "x"}))
+
+	n := reloads()
+	cfg["gateway"] = map[string]any{"auth": map[string]any{"local": map[string]any{"allowed_upstreams": []string{"a"}}}}
+	rewriteConfig(t, cfgPath, cfg)
+	assert.False(t, <-notes.ch, "the local identity's list changed")
+	require.Eventually(t, func() bool { return reloads() > n }, 30*time.Second, 20*time.Millisecond, "%s", stderr)
+	names := listToolNames(t, cs)
+	assert.Contains(t, names, "a__echo")
+	assert.NotContains(t, names, "b__echo")
+	_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "b__echo", Arguments: map[string]any{"text": "x"}})
+	assert.ErrorContains(t, err, "b__echo")
+}
