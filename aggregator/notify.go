@@ -135,12 +135,18 @@ func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 		ss, _ := req.GetSession().(*mcp.ServerSession)
 		seen, ok := v.seen.get(ss, kind)
 		now := seen.id
+		if f := v.reidentify.Load(); f != nil && now != nil {
+			now = (*f)(now)
+		}
 		if seen.local {
 			now = v.identity(&mcp.ListToolsRequest{}) // a request without token info runs as the local identity
 		}
 		switch {
 		case !ok:
 			v.log.Debug("list_changed not sent: the session has not listed", "session", ss.ID(), "method", method)
+			return nil, nil
+		case now == nil:
+			v.log.Debug("list_changed not sent: the session's identity is no longer accepted", "session", ss.ID(), "method", method)
 			return nil, nil
 		case v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, v.cat.Load(), now, ss):
 			v.log.Debug("list_changed not sent: the session's list is unchanged", "session", ss.ID(), "method", method)
@@ -159,7 +165,7 @@ func isLocal(req mcp.Request) bool {
 
 // recheck has the SDK send list_changed to every session; onlyChanged lets
 // it through to those whose list is not what they last listed. It is for
-// what changes lists without changing the catalog: the local identity.
+// what changes lists without changing the catalog: identities.
 func (v *view) recheck() {
 	v.mu.Lock()
 	defer v.mu.Unlock()

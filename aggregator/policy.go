@@ -16,13 +16,13 @@ func (a *Aggregator) identity(req mcp.Request) *policy.Identity {
 	return a.local.Load()
 }
 
-// SetLocal makes id the identity of requests that carry none, from the next
-// request on (a reloaded config's local identity). Sessions that run as it
-// get list_changed if what they see changed.
-func (a *Aggregator) SetLocal(id *policy.Identity) {
-	if a.local.Swap(id) == id {
-		return
-	}
+// Reidentify applies a reload of identities for the next request: local
+// becomes the identity of requests that carry none, and now maps an
+// identity to what it runs as from its next request (nil: it is no longer
+// accepted; itself if that cannot be known). Sessions whose lists that
+// changes get list_changed.
+func (a *Aggregator) Reidentify(local *policy.Identity, now func(*policy.Identity) *policy.Identity) {
+	a.local.Store(local)
 	a.mu.RLock()
 	views := []*view{a.merged}
 	for _, v := range a.single {
@@ -30,6 +30,7 @@ func (a *Aggregator) SetLocal(id *policy.Identity) {
 	}
 	a.mu.RUnlock()
 	for _, v := range views {
+		v.reidentify.Store(&now)
 		v.recheck()
 	}
 }

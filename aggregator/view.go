@@ -54,6 +54,9 @@ type view struct {
 	budgets Budgets // nil: no tool budgets
 	uses    uses    // calls per tool, to rank within a budget
 	seen    lastListed
+	// reidentify maps the identity a session last listed as to what it
+	// runs as now (set by Reidentify); nil: the same.
+	reidentify atomic.Pointer[func(*policy.Identity) *policy.Identity]
 
 	mu       sync.Mutex // serialises rebuilds
 	problems string     // last logged problems, to log only changes

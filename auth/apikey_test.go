@@ -294,3 +294,13 @@ func TestVerifier(t *testing.T) {
 		})
 	}
 }
+
+func TestKeyIdentity(t *testing.T) {
+	a := mustNew(t, Options{APIKeys: []APIKey{{Key: HashKey("k"), Owner: "ci", AllowedUpstreams: []string{"notes"}, Scopes: []string{"read"}}}})
+	id, ok := a.KeyIdentity("ci")
+	require.True(t, ok)
+	assert.Equal(t, "api_key:ci", id.Name)
+	assert.Same(t, a.matchKey("k"), id, "the record a request with the key runs as")
+	_, ok = a.KeyIdentity("nobody")
+	assert.False(t, ok)
+}

@@ -469,6 +469,16 @@ func (a *Authenticator) matchKey(key string) *policy.Identity {
 	return a.keys[at].id
 }
 
+// KeyIdentity returns the record of the API key owned by owner, if there is
+// one: what a request with that key runs as.
+func (a *Authenticator) KeyIdentity(owner string) (*policy.Identity, bool) {
+	i, ok := a.byOwner[owner]
+	if !ok {
+		return nil, false
+	}
+	return a.keys[i].id, true
+}
+
 // bearerToken returns the token of an Authorization header value "Bearer <token>" (scheme in any
 // case, one or more spaces). The token must be printable ASCII without spaces.
 func bearerToken(v string) (string, bool) {

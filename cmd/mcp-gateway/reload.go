@@ -18,6 +18,7 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/govern"
+	"github.com/mcp-gateway/mcp-gateway/policy"
 )
 
 // reloadDebounce gathers the several events one save makes (editors write,
@@ -94,7 +95,15 @@ func (r *reloader) reload(reason string) (reloadResult, error) {
 			cfg.Gateway.Auth, cfg.Gateway.Limits.RateLimitRPM, cfg.Gateway.Limits.Burst = running.Gateway.Auth, running.Gateway.Limits.RateLimitRPM, running.Gateway.Limits.Burst
 		} else {
 			r.auth.cur.Store(authn)
-			r.agg.SetLocal(authn.Local())
+			r.agg.Reidentify(authn.Local(), func(id *policy.Identity) *policy.Identity {
+				if id.Kind != policy.KindAPIKey || id.Agent != "" {
+					return id // an OAuth or agent token's record is in the token
+				}
+				if now, ok := authn.KeyIdentity(id.Owner); ok {
+					return now
+				}
+				return nil
+			})
 		}
 	}
 	rules := govRules(cfg, r.lockFile, true)

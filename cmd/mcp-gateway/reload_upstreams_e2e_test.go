@@ -59,7 +59,7 @@ func (c *callCounts) note(upstream string, err error) {
 func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	needBins(t)
 	keys := map[string]string{}
-	for _, who := range []string{"admin", "all", "keeponly", "leaving", "limited"} {
+	for _, who := range []string{"admin", "all", "keeponly", "leaving", "limited", "narrowed"} {
 		k, _, err := auth.NewKey()
 		require.NoError(t, err)
 		keys[who] = k
@@ -77,7 +77,7 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 		"mcpServers": map[string]any{"keep": echoUpstream("keep"), "gone": echoUpstream("gone"), "chg": echoUpstream("chg"), "remote": remoteEntry("1")},
 		"gateway": map[string]any{"auth": map[string]any{"api_keys": []any{
 			entry("admin", all, -1), entry("all", all, -1), entry("keeponly", []string{"keep"}, -1),
-			entry("leaving", all, -1), entry("limited", all, -1),
+			entry("leaving", all, -1), entry("limited", all, -1), entry("narrowed", all, -1),
 		}}},
 	}
 	cfgPath := writeConfig(t, cfg)
@@ -113,6 +113,8 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	require.Contains(t, listToolNames(t, csAll), "gone__echo")
 	require.NotContains(t, listToolNames(t, csKeepOnly), "chg__echo")
 	require.Contains(t, listToolNames(t, csOwn), "echo")
+	narrowNotes := newListChanges()
+	csNarrow := aeConnectOpts(t, g.url+"/mcp", aeAPIKey(keys["narrowed"]), narrowNotes.opts())
 	keepPID, chgPID := callWhoami(t, csAll, "keep__whoami").PID, callWhoami(t, csAll, "chg__whoami").PID
 
 	// Load: loops of calls until the test is done.
@@ -200,12 +202,17 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	resp, _ := aeDo(t, http.MethodPost, g.url+"/mcp/gone", aeAPIKey(keys["all"]), initializeBody)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "the removed upstream's endpoint is gone")
 
-	// Edit 2: a key removed, a limit lowered; the next request sees both.
+	// Edit 2: a key removed, a limit lowered, a key's policy narrowed; the
+	// next request sees all three, and the narrowed key's session is told
+	// its list changed.
 	resp, body := aeDo(t, http.MethodPost, g.url+"/mcp", aeAPIKey(keys["leaving"]), initializeBody)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, listToolNames(t, csNarrow), "new__echo")
+	narrowNotes.barrier.Store(true)
 	n = reloads()
 	cfg["gateway"] = map[string]any{"auth": map[string]any{"api_keys": []any{
 		entry("admin", all, -1), entry("all", all, -1), entry("keeponly", []string{"keep"}, -1), entry("limited", all, 1),
+		entry("narrowed", []string{"keep"}, -1),
 	}}}
 	rewriteConfig(t, cfgPath, cfg)
 	waitReload(n + 1)
@@ -215,6 +222,11 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	resp, _ = aeDo(t, http.MethodPost, g.url+"/mcp", aeAPIKey(keys["limited"]), initializeBody)
 	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "the new limit: 1 a minute")
+	for !<-narrowNotes.ch { // those before the barrier are edit 1's
+	}
+	narrowed := listToolNames(t, csNarrow)
+	assert.Contains(t, narrowed, "keep__echo")
+	assert.NotContains(t, narrowed, "new__echo", "the narrowed policy applies to the next request")
 
 	// A config with an error anywhere (here a key given twice) is refused
 	// whole: the upstream it adds is not started, the running config kept.
@@ -222,7 +234,7 @@ func TestReloadUpstreamsUnderLoad(t *testing.T) {
 	good := cfg["gateway"]
 	servers["never"] = echoUpstream("never")
 	cfg["gateway"] = map[string]any{"auth": map[string]any{"api_keys": []any{
-		entry("admin", all, -1), entry("all", all, -1), entry("all", all, -1),
+		entry("admin", all, -1), entry("all", all, -1), entry("all", all, -1), entry("keeponly", []string{"keep"}, -1),
 	}}}
 	rewriteConfig(t, cfgPath, cfg)
 	resp, body = aeDo(t, http.MethodPost, g.url+"/admin/reload", aeAPIKey(keys["admin"]), "")
