@@ -38,3 +38,19 @@ func TestLimiter(t *testing.T) {
 		assert.Equal(t, 1, l.Len())
 	})
 }
+
+// TestLimitChange: a reload that leaves an identity's limit as it was keeps
+// its bucket (what it spent stays spent); a new limit starts a new bucket.
+func TestLimitChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(time.Minute)
+		ok, _ := l.Allow("a", 1, 1)
+		require.True(t, ok)
+		ok, _ = l.Allow("a", 1, 1)
+		assert.False(t, ok, "the same limit: the same, empty bucket")
+		ok, _ = l.Allow("a", 2, 1)
+		assert.True(t, ok, "a new limit: a new bucket")
+		ok, _ = l.Allow("a", 2, 1)
+		assert.False(t, ok)
+	})
+}

@@ -42,11 +42,16 @@ type reloader struct {
 
 	mu  sync.Mutex                    // one reload at a time
 	cfg atomic.Pointer[config.Config] // the config in effect
+	// life ends when the gateway shuts down: waits for calls in flight to
+	// an upstream being stopped end with it.
+	life atomic.Pointer[context.Context]
 }
 
 func newReloader(path string, cfg *config.Config, gate *govern.Gate, agg *aggregator.Aggregator, log *slog.Logger) *reloader {
 	r := &reloader{path: path, lockFile: lockPath(path), gate: gate, agg: agg, log: log}
 	r.cfg.Store(cfg)
+	life := context.Background()
+	r.life.Store(&life)
 	return r
 }
 
@@ -159,7 +164,7 @@ func (r *reloader) applyUpstreams(running, cfg *config.Config, res *reloadResult
 	// Calls in flight to an upstream are bounded by its call timeout; a
 	// restarted one is also given its first connection attempt.
 	for _, name := range d.Removed {
-		ctx, cancel := context.WithTimeout(context.Background(), running.MCPServers[name].Timeout.D())
+		ctx, cancel := context.WithTimeout(*r.life.Load(), running.MCPServers[name].Timeout.D())
 		err := r.agg.Remove(ctx, name)
 		cancel()
 		if err != nil {
@@ -169,7 +174,7 @@ func (r *reloader) applyUpstreams(running, cfg *config.Config, res *reloadResult
 		res.Removed = append(res.Removed, name)
 	}
 	for _, name := range d.Changed {
-		ctx, cancel := context.WithTimeout(context.Background(), running.MCPServers[name].Timeout.D()+cfg.MCPServers[name].InitTimeout.D())
+		ctx, cancel := context.WithTimeout(*r.life.Load(), running.MCPServers[name].Timeout.D()+cfg.MCPServers[name].InitTimeout.D())
 		err := r.agg.Replace(ctx, specs[name])
 		cancel()
 		if err != nil {
@@ -191,6 +196,7 @@ func (r *reloader) applyUpstreams(running, cfg *config.Config, res *reloadResult
 // the lockfile changes, until ctx is done. A watcher that cannot start is
 // logged; signals still work.
 func (r *reloader) run(ctx context.Context) error {
+	r.life.Store(&ctx)
 	sig := make(chan os.Signal, 1)
 	if s := reloadSignals(); len(s) > 0 {
 		signal.Notify(sig, s...)
