@@ -11,7 +11,8 @@ import (
 // A view's catalog changes for everyone at once, but each session sees its
 // own part of it (its identity's policy, its tool budget). The SDK sends
 // list_changed to every session of a server; the view's sending middleware
-// drops it for a session whose list is the same as when it last listed.
+// drops it for a session whose list is the same as when it was last told
+// (or first listed), and for one that has not listed.
 
 // listKind is one of the lists a list_changed notification is about.
 type listKind int
@@ -28,8 +29,9 @@ var listChangedKinds = map[string]listKind{
 	"notifications/resources/list_changed": listResources,
 }
 
-// seenList is what a session was last listed from: the catalog and who it
-// ran as; local if as the local identity, which a reload may replace.
+// seenList is what a session's list was last made from: the catalog when it
+// first listed or was last told of a change, and who it last listed as;
+// local if as the local identity, which a reload may replace.
 type seenList struct {
 	cat   *catalog
 	id    *policy.Identity
@@ -41,7 +43,7 @@ type seenKey struct {
 	kind listKind
 }
 
-// lastListed remembers, per session and list, what it was last listed from.
+// lastListed remembers, per session and list, what its list was made from.
 type lastListed struct {
 	mu sync.Mutex
 	m  map[seenKey]seenList
@@ -56,7 +58,22 @@ func (l *lastListed) note(ss *mcp.ServerSession, kind listKind, cat *catalog, id
 	if l.m == nil {
 		l.m = map[seenKey]seenList{}
 	}
-	l.m[seenKey{ss, kind}] = seenList{cat, id, local}
+	k := seenKey{ss, kind}
+	if was, ok := l.m[k]; ok {
+		cat = was.cat
+	}
+	l.m[k] = seenList{cat, id, local}
+}
+
+// told records that the session was told its list changed: from now on it
+// is compared with cat, as id.
+func (l *lastListed) told(ss *mcp.ServerSession, kind listKind, cat *catalog, id *policy.Identity) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := seenKey{ss, kind}
+	if was, ok := l.m[k]; ok {
+		l.m[k] = seenList{cat, id, was.local}
+	}
 }
 
 func (l *lastListed) get(ss *mcp.ServerSession, kind listKind) (seenList, bool) {
@@ -124,8 +141,8 @@ func (v *view) visibleSum(kind listKind, cat *catalog, p *policy.Identity, ss *m
 
 // onlyChanged is the view's sending middleware: it drops a list_changed
 // notification for a session whose list, as it would be listed now, is the
-// same as when it last listed, or that has not listed: it has nothing to
-// refresh.
+// same as when it was last told (or first listed), or that has not listed:
+// it has nothing to refresh.
 func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		kind, ok := listChangedKinds[method]
@@ -141,6 +158,7 @@ func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 		if seen.local {
 			now = v.identity(&mcp.ListToolsRequest{}) // a request without token info runs as the local identity
 		}
+		cur := v.cat.Load()
 		switch {
 		case !ok:
 			v.log.Debug("list_changed not sent: the session has not listed", "session", ss.ID(), "method", method)
@@ -148,10 +166,11 @@ func (v *view) onlyChanged(next mcp.MethodHandler) mcp.MethodHandler {
 		case now == nil:
 			v.log.Debug("list_changed not sent: the session's identity is no longer accepted", "session", ss.ID(), "method", method)
 			return nil, nil
-		case v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, v.cat.Load(), now, ss):
+		case v.visibleSum(kind, seen.cat, seen.id, ss) == v.visibleSum(kind, cur, now, ss):
 			v.log.Debug("list_changed not sent: the session's list is unchanged", "session", ss.ID(), "method", method)
 			return nil, nil
 		}
+		v.seen.told(ss, kind, cur, now)
 		return next(ctx, method, req)
 	}
 }
