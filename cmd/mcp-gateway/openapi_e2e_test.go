@@ -270,7 +270,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	require.NoError(t, err)
 	ok := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 	o := transport.HTTPOptions{
-		Merged: mcp.NewServer(&mcp.Implementation{Name: "t"}, nil), Upstreams: []string{"a"},
+		Merged:   mcp.NewServer(&mcp.Implementation{Name: "t"}, nil),
 		Upstream: func(string) (*mcp.Server, bool) { return mcp.NewServer(&mcp.Implementation{Name: "a"}, nil), true },
 		Status:   func() any { return nil }, Ready: func() bool { return true },
 		Metrics: ok, Extra: extra,
