@@ -188,6 +188,8 @@ type Gateway struct {
 	Pins Pins `json:"pins,omitempty"`
 	// Budgets limits how many tools each client is listed.
 	Budgets Budgets `json:"budgets,omitempty"`
+	// Redis, if set, is the state replicas share; nil keeps it in this process.
+	Redis *Redis `json:"redis,omitempty"`
 }
 
 // Log configures the gateway's log output.
@@ -253,6 +255,14 @@ func (c *Config) applyDefaults() {
 		g.Log.Format = DefaultLogFormat
 	}
 	g.Limits.applyDefaults()
+	if r := g.Redis; r != nil {
+		if r.Prefix == "" {
+			r.Prefix = DefaultRedisPrefix
+		}
+		if r.Timeout == 0 {
+			r.Timeout = DefaultRedisTimeout
+		}
+	}
 }
 
 // inferTransport returns the transport implied by which of command and url is set, or "" for

@@ -74,6 +74,7 @@ func (c *Config) validate(in decoded) errorList {
 	validateAudit(&errs, &c.Gateway.Audit)
 	validatePins(&errs, &c.Gateway.Pins)
 	validateBudgets(&errs, &c.Gateway.Budgets)
+	validateRedis(&errs, c.Gateway.Redis)
 	validateAuth(&errs, &c.Gateway.Auth, in)
 	return errs
 }
