@@ -77,6 +77,11 @@ type HTTPOptions struct {
 	// it. Nil means none is kept: sessions are still bound to their identity
 	// by the SDK (403 for another's), and /agents/sessions lists nothing.
 	Sessions Sessions
+	// Restore, if set, wraps the SDK's handler of each endpoint (view "" for
+	// /mcp, the upstream's name for /mcp/{upstream}), inside the front door:
+	// it lets a session made by another replica be served here
+	// (fleet.State.Handler). Nil means sessions are this process's own.
+	Restore func(view string, srv *mcp.Server, sdk http.Handler) http.Handler
 	// TracerProvider, if set, traces each request to /mcp and
 	// /mcp/{upstream} (trace.go, issue 7); nil means no tracing.
 	TracerProvider trace.TracerProvider
@@ -224,11 +229,14 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 	if book == nil {
 		book = sessions.New()
 	}
-	mcpRoute := func(endpoint string, srv *mcp.Server) http.Handler {
-		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
+	mcpRoute := func(view string, srv *mcp.Server) http.Handler {
+		var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
+		if o.Restore != nil {
+			h = o.Restore(view, srv, h)
+		}
 		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, h))
 	}
-	mux.Handle("/mcp", mcpRoute("/mcp", o.Merged))
+	mux.Handle("/mcp", mcpRoute("", o.Merged))
 	// One handler (and so one session table) per upstream: a session made
 	// at /mcp/a is unknown at /mcp/b, and at an upstream of the same name
 	// added again after a removal (a new server, so a new handler). Looked up by map, not by mux
@@ -254,7 +262,7 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 		singleMu.Lock()
 		rt := single[name]
 		if rt.srv != srv {
-			rt = route{srv, mcpRoute("/mcp/"+name, srv)}
+			rt = route{srv, mcpRoute(name, srv)}
 			single[name] = rt
 		}
 		singleMu.Unlock()

@@ -15,7 +15,6 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/auth"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/policy"
-	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	sdkauth "github.com/modelcontextprotocol/go-sdk/auth"
 )
@@ -77,12 +76,12 @@ func (l *liveAuth) load() *auth.Authenticator { return l.cur.Load() }
 
 // authOptions wires the authenticator in effect into the HTTP front door;
 // cfg returns the config in effect, for GET /config.
-func authOptions(la *liveAuth, cfg func() *config.Config, limiter *ratelimit.Limiter, obs aggregator.Observer) transport.AuthOptions {
+func authOptions(la *liveAuth, cfg func() *config.Config, allow func(key string, rpm, burst int) (bool, time.Duration), obs aggregator.Observer) transport.AuthOptions {
 	a := la.load()
 	o := transport.AuthOptions{
 		Anonymous:     a.Anonymous(),
 		Challenge:     func(scope string) string { return la.load().Challenge(scope) },
-		Allow:         limiter.Allow,
+		Allow:         allow,
 		OnRateLimited: obs.RateLimited,
 		Config:        func() any { return redactedConfig(cfg()) },
 	}
@@ -183,6 +182,7 @@ func redactedConfig(cfg *config.Config) *config.Config {
 		out.MCPServers[name] = &cu
 	}
 	out.Gateway.Auth = cfg.Gateway.Auth.Redacted()
+	out.Gateway.Redis = cfg.Gateway.Redis.Redacted()
 	return &out
 }
 

@@ -13,7 +13,6 @@ import (
 	"github.com/mcp-gateway/mcp-gateway/aggregator"
 	"github.com/mcp-gateway/mcp-gateway/config"
 	"github.com/mcp-gateway/mcp-gateway/govern"
-	"github.com/mcp-gateway/mcp-gateway/ratelimit"
 	"github.com/mcp-gateway/mcp-gateway/sessions"
 	"github.com/mcp-gateway/mcp-gateway/transport"
 	"github.com/mcp-gateway/mcp-gateway/ui"
@@ -85,7 +84,6 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			return err
 		}
 	}
-	limiter := ratelimit.New(0)
 	var names []string
 	for _, u := range cfg.Enabled() {
 		names = append(names, u.Name)
@@ -98,6 +96,12 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		return err
 	}
 	defer obs.Close()
+	// The state replicas share (gateway.redis): the rate-limit gate and
+	// session records.
+	shared, err := newFleet(cfg, logger, obs)
+	if err != nil {
+		return err
+	}
 	// Tracing (issue 7): off unless OTEL_* asks for it; spans still buffered
 	// are flushed on the way out, within the shutdown grace.
 	traces, err := newTracing(ctx, stderr, logger)
@@ -141,8 +145,12 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	// The aggregator outlives the transports: on a signal the transports stop
 	// accepting and drain their in-flight calls first, and only then are the
 	// upstreams closed. A required upstream that fails stops the transports.
+	trackFleet(shared, agg, names)
 	aggCtx, stopAgg := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAgg()
+	sharedDone := make(chan error, 1) // like the aggregator, it outlives the transports
+	go func() { sharedDone <- shared.Run(aggCtx) }()
+	defer func() { stopAgg(); <-sharedDone }()
 	aggErr := make(chan error, 1)
 	go func() { aggErr <- agg.Run(aggCtx) }()
 	if o.locked {
@@ -177,7 +185,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 		eg.Go(func() error {
 			defer cancel() // the client hung up: shut down
 			return transport.ServeStdio(ctx, agg.Server(), stdin, nopWriteCloser{stdout}, &transport.StdioOptions{
-				Identity: authn.Local(), Allow: limiter.Allow, OnRateLimited: obs.RateLimited,
+				Identity: authn.Local(), Allow: shared.Allow, OnRateLimited: obs.RateLimited,
 			})
 		})
 	}
@@ -186,8 +194,9 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 			defer cancel()
 			ho := httpOptions(cfg, agg, addr, logger, o.onListen)
 			ho.Status = func() any { return statusWithQuarantine(agg, gate) }
-			ho.Auth = authOptions(rl.auth, rl.config, limiter, obs)
+			ho.Auth = authOptions(rl.auth, rl.config, shared.Allow, obs)
 			ho.Auth.OnRateLimited = aggOpts.Observer.RateLimited // the feed's too
+			ho.Restore = shared.Handler
 			ho.Auth.Reload = rl.adminReload
 			ho.Auth.MetricsRequireAuth = cfg.Gateway.Metrics.RequireAuth
 			ho.Auth.Connect, ho.Auth.Callback = webConnectRoutes(cfg, logger)
