@@ -65,6 +65,9 @@ type Observer interface {
 	// Degraded counts one decision taken without Redis; kind is one of the
 	// Kind constants.
 	Degraded(kind string)
+	// Restored counts one session made by another replica and rebuilt on
+	// this one.
+	Restored()
 }
 
 // Options configures New.

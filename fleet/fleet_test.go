@@ -32,6 +32,7 @@ func (e *events) Degraded(kind string) {
 	v, _ := e.degraded.LoadOrStore(kind, new(atomic.Int64))
 	v.(*atomic.Int64).Add(1)
 }
+func (e *events) Restored() { e.Degraded("restored") }
 func (e *events) count(kind string) int64 {
 	v, ok := e.degraded.Load(kind)
 	if !ok {

@@ -32,7 +32,7 @@ type Record struct {
 	State mcp.ServerSessionState `json:"state"`
 	// Subscriptions are the resource URIs the client subscribed to; a
 	// replica restoring the session subscribes to them again.
-	Subscriptions []string `json:"subscriptions,omitempty"`
+	Subscriptions []string  `json:"subscriptions,omitempty"`
 	Created       time.Time `json:"created"`
 }
 
@@ -298,6 +298,9 @@ func (s *State) restore(r *http.Request, srv *mcp.Server, sid string, rec *Recor
 			req.Header.Set("Mcp-Protocol-Version", rs.protocol)
 		}
 		t.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if s.o.Observer != nil {
+		s.o.Observer.Restored()
 	}
 	s.o.Logger.Debug("session restored from redis", "session", sid, "view", rec.View, "subscriptions", len(rec.Subscriptions))
 	return rs, nil

@@ -35,11 +35,13 @@ func trackFleet(st *fleet.State, agg *aggregator.Aggregator, names []string) {
 	}
 }
 
-// fleetMetrics is the fleet's Observer: mcp_gateway_redis_up and
-// mcp_gateway_redis_degraded_total{kind}.
+// fleetMetrics is the fleet's Observer: mcp_gateway_redis_up,
+// mcp_gateway_redis_degraded_total{kind} and
+// mcp_gateway_sessions_restored_total.
 type fleetMetrics struct {
 	up       prometheus.Gauge
 	degraded *prometheus.CounterVec
+	restored prometheus.Counter
 }
 
 func newFleetMetrics(reg *prometheus.Registry) *fleetMetrics {
@@ -49,11 +51,13 @@ func newFleetMetrics(reg *prometheus.Registry) *fleetMetrics {
 		degraded: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcp_gateway_redis_degraded_total",
 			Help: "Decisions taken without Redis: rate_limit (this replica's buckets), session_save (a session not recorded), session_lookup (a session of another replica not found)."},
 			[]string{"kind"}),
+		restored: prometheus.NewCounter(prometheus.CounterOpts{Name: "mcp_gateway_sessions_restored_total",
+			Help: "Sessions made by another replica and rebuilt on this one from their record in Redis."}),
 	}
 	for _, k := range []string{fleet.KindRateLimit, fleet.KindSessionSave, fleet.KindSessionLookup} {
 		m.degraded.WithLabelValues(k)
 	}
-	reg.MustRegister(m.up, m.degraded)
+	reg.MustRegister(m.up, m.degraded, m.restored)
 	return m
 }
 
@@ -66,3 +70,5 @@ func (m *fleetMetrics) RedisUp(up bool) {
 }
 
 func (m *fleetMetrics) Degraded(kind string) { m.degraded.WithLabelValues(kind).Inc() }
+
+func (m *fleetMetrics) Restored() { m.restored.Inc() }
