@@ -21,6 +21,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,6 +106,8 @@ type State struct {
 	downAt   time.Time
 	kick     chan struct{} // a call failed: probe now
 	restored restoredSessions
+	deliver  deliverers
+	id       string // this replica, in published messages
 }
 
 // New builds the state. With a URL it parses it; Redis is not dialled until
@@ -130,7 +133,7 @@ func New(opts *Options) (*State, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &State{o: o, local: ratelimit.New(0), kick: make(chan struct{}, 1)}
+	s := &State{o: o, local: ratelimit.New(0), kick: make(chan struct{}, 1), id: rand.Text()}
 	s.restored.init()
 	if o.URL == "" {
 		return s, nil
@@ -159,6 +162,9 @@ func (s *State) Run(ctx context.Context) error {
 		return nil
 	}
 	defer s.rdb.Close()
+	relayed := make(chan struct{})
+	go func() { defer close(relayed); s.relayReplies(ctx) }()
+	defer func() { <-relayed }()
 	s.setUp(s.ping(ctx) == nil, nil)
 	if s.o.Observer != nil && !s.up.Load() {
 		s.o.Observer.RedisUp(false) // setUp reports transitions; the start is one too

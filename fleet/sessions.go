@@ -32,8 +32,11 @@ type Record struct {
 	State mcp.ServerSessionState `json:"state"`
 	// Subscriptions are the resource URIs the client subscribed to; a
 	// replica restoring the session subscribes to them again.
-	Subscriptions []string  `json:"subscriptions,omitempty"`
-	Created       time.Time `json:"created"`
+	Subscriptions []string `json:"subscriptions,omitempty"`
+	// Roots is the client's roots capability, which the SDK's
+	// ClientCapabilities does not marshal (RootsV2 is `json:"-"`).
+	Roots   *mcp.RootCapabilities `json:"roots,omitempty"`
+	Created time.Time             `json:"created"`
 }
 
 func (s *State) sessionKey(sid string) string { return s.key("session", sid) }
@@ -131,7 +134,10 @@ func (s *State) Track(view string, srv *mcp.Server) {
 				if id := identityOf(req); id != nil {
 					rec.Identity = id.Name
 				}
-				s.restored.markLocal(sid, ss)
+				if params.Capabilities != nil {
+					rec.Roots = params.Capabilities.RootsV2
+				}
+				s.restored.markLocal(sid, ss, func() { s.deliver.drop(sid) })
 				if !s.save(ctx, sid, rec) {
 					s.degraded(KindSessionSave)
 					s.o.Logger.Warn("session not recorded in redis: only this replica can serve it", "session", sid)
@@ -190,7 +196,17 @@ func (s *State) Handler(view string, srv *mcp.Server, sdk http.Handler) http.Han
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sid := r.Header.Get("Mcp-Session-Id")
-		if sid == "" || s.restored.isLocal(sid) {
+		if sid == "" {
+			sdk.ServeHTTP(w, r)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if body := readBody(r); onlyResponses(body) {
+				defer s.publishReply(r.Context(), sid, body)
+			}
+		}
+		if s.restored.isLocal(sid) {
+			s.deliver.set(sid, r.Context(), sdk)
 			sdk.ServeHTTP(w, r)
 			return
 		}
@@ -231,6 +247,7 @@ func (s *State) Handler(view string, srv *mcp.Server, sdk http.Handler) http.Han
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		s.deliver.set(sid, r.Context(), rs.t)
 		rs.begin()
 		defer rs.end()
 		if r.Method == http.MethodPost {
@@ -267,6 +284,14 @@ func (s *State) restore(r *http.Request, srv *mcp.Server, sid string, rec *Recor
 		// on its way to the replica that made the session.
 		state.InitializedParams = &mcp.InitializedParams{}
 	}
+	if ip := state.InitializeParams; ip != nil && ip.Capabilities != nil && rec.Roots != nil {
+		caps := *ip.Capabilities
+		caps.RootsV2 = rec.Roots
+		caps.Roots.ListChanged = rec.Roots.ListChanged
+		params := *ip
+		params.Capabilities = &caps
+		state.InitializeParams = &params
+	}
 	t := &mcp.StreamableServerTransport{SessionID: sid}
 	ss, err := srv.Connect(r.Context(), t, &mcp.ServerSessionOptions{State: &state})
 	if err != nil {
@@ -283,6 +308,7 @@ func (s *State) restore(r *http.Request, srv *mcp.Server, sid string, rec *Recor
 			delete(s.restored.touched, sid)
 		}
 		s.restored.mu.Unlock()
+		s.deliver.drop(sid)
 		rs.timer.Stop()
 	}()
 	// The upstreams of this replica learn of the session's subscriptions
@@ -364,7 +390,7 @@ func (t *restoredSessions) isLocal(sid string) bool {
 }
 
 // markLocal notes a session the SDK's handler made here, until it ends.
-func (t *restoredSessions) markLocal(sid string, ss *mcp.ServerSession) {
+func (t *restoredSessions) markLocal(sid string, ss *mcp.ServerSession, ended func()) {
 	t.mu.Lock()
 	if t.local[sid] {
 		t.mu.Unlock()
@@ -378,6 +404,7 @@ func (t *restoredSessions) markLocal(sid string, ss *mcp.ServerSession) {
 		delete(t.local, sid)
 		delete(t.touched, sid)
 		t.mu.Unlock()
+		ended()
 	}()
 }
 

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -189,6 +190,7 @@ func startFleet(t *testing.T, haproxyBin, config string, n int) *replicaSet {
 defaults
   mode http
   timeout connect 1s
+  timeout check 2s
   timeout client 120s
   timeout server 120s
   timeout http-keep-alive 10s
@@ -479,3 +481,36 @@ func TestFleetBehindRoundRobin(t *testing.T) {
 		assert.InEpsilon(t, want, got, 0.05, "allowed requests within 5%% of the fleet-wide limit (per replica it would be about 3×)")
 	})
 }
+
+// TestFleetTypeScriptClient runs the TypeScript SDK client's whole scenario
+// (the interop harness: tools, resources, prompts, sampling, elicitation,
+// roots, progress, logging, subscriptions) through a round-robin haproxy in
+// front of three replicas sharing one Redis.
+func TestFleetTypeScriptClient(t *testing.T) {
+	redisBin, haproxyBin := needFleetTools(t)
+	e := needInterop(t)
+	r := startFleetRedis(t, redisBin)
+	everythingURL := startEverythingHTTP(t, e)
+	fx := newInteropFixture(t, e, everythingURL)
+	raw, err := os.ReadFile(fx.config)
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, json.Unmarshal(raw, &cfg))
+	cfg["gateway"] = map[string]any{"redis": map[string]any{"url": r.url()}}
+	fx.config = writeConfig(t, cfg)
+	f := startFleet(t, haproxyBin, fx.config, 3)
+	ups := interopUpstreams(fx)
+	spec := interopSpecFor(ups, prefixed)
+	spec.Roots = fx.roots()
+	out := runInteropClient(t, e, []string{"--http", f.lbURL + "/mcp"}, spec)
+	require.NotNil(t, out.ServerInfo)
+	assert.Equal(t, "mcp-gateway", out.ServerInfo.Name)
+	checkInterop(t, out, ups, prefixed)
+	checkMemoryFile(t, fx)
+	restored := 0.0
+	for _, g := range f.reps {
+		restored += fleetMetric(t, g.url, "mcp_gateway_sessions_restored_total")
+	}
+	assert.Positive(t, restored, "the session was served by replicas that did not make it")
+}
+
