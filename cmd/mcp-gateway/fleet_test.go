@@ -513,4 +513,3 @@ func TestFleetTypeScriptClient(t *testing.T) {
 	}
 	assert.Positive(t, restored, "the session was served by replicas that did not make it")
 }
-
