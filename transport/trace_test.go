@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -101,7 +102,10 @@ func newTraceHandler(t *testing.T, tp trace.TracerProvider, logs *logLines, seen
 
 func TestTraceHTTPServerSpan(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	// A server span ends when its handler returns, which can be after the
+	// client has read the response: wait for the span, not for the client.
+	ended := make(chan string, 16)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp), sdktrace.WithSpanProcessor(endedSpans(ended)))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	var mu sync.Mutex
 	var seen []string
@@ -117,13 +121,39 @@ func TestTraceHTTPServerSpan(t *testing.T) {
 	_, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "see"})
 	require.NoError(t, err)
 	require.NoError(t, cs.Close())
+	// The call's POST is the one answered 200 (notifications/initialized,
+	// whose span may also end late, is answered 202).
+	isCall := func(sp tracetest.SpanStub) bool {
+		for _, kv := range sp.Attributes {
+			if kv.Key == "http.response.status_code" && kv.Value.AsInt64() == 200 {
+				return sp.Name == "POST /mcp"
+			}
+		}
+		return false
+	}
+	has := func(match func(tracetest.SpanStub) bool) bool {
+		for _, sp := range exp.GetSpans() {
+			if match(sp) {
+				return true
+			}
+		}
+		return false
+	}
+	isDelete := func(sp tracetest.SpanStub) bool { return sp.Name == "DELETE /mcp" }
+	for !has(isCall) || !has(isDelete) {
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the call's and the DELETE's spans never ended; spans: %v", exp.GetSpans())
+		}
+	}
 
 	var post tracetest.SpanStub
 	for _, s := range exp.GetSpans() {
 		assert.Equal(t, trace.SpanKindServer, s.SpanKind)
 		assert.Equal(t, "0af7651916cd43dd8448eb211c80319c", s.SpanContext.TraceID().String(), "%s continues the client's trace", s.Name)
 		assert.Equal(t, "b7ad6b7169203331", s.Parent.SpanID().String())
-		if s.Name == "POST /mcp" && post.Name == "" {
+		if isCall(s) && post.Name == "" {
 			post = s
 		}
 	}
@@ -255,3 +285,17 @@ func TestTraceOffNoSpans(t *testing.T) {
 	assert.False(t, sawSpan)
 	assert.Equal(t, incoming, sawHeader)
 }
+
+// endedSpans is a span processor that sends each ended span's name,
+// dropping it when nobody is waiting and the buffer is full.
+type endedSpans chan string
+
+func (e endedSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (e endedSpans) OnEnd(s sdktrace.ReadOnlySpan) {
+	select {
+	case e <- s.Name():
+	default:
+	}
+}
+func (e endedSpans) Shutdown(context.Context) error   { return nil }
+func (e endedSpans) ForceFlush(context.Context) error { return nil }
