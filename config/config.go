@@ -188,7 +188,14 @@ type Gateway struct {
 	Pins Pins `json:"pins,omitempty"`
 	// Budgets limits how many tools each client is listed.
 	Budgets Budgets `json:"budgets,omitempty"`
+	// Relay turns the relay lane on or off: a tools/call over HTTP to a
+	// stdio upstream forwarded as bytes, its result passed on byte for
+	// byte. Default on (nil); false sends every call through the MCP SDK.
+	Relay *bool `json:"relay,omitempty"`
 }
+
+// RelayOn reports whether the relay lane is on.
+func (g *Gateway) RelayOn() bool { return g.Relay == nil || *g.Relay }
 
 // Log configures the gateway's log output.
 type Log struct {

@@ -83,6 +83,10 @@ type HTTPOptions struct {
 	// Extra are further routes (routes.go), each behind the access check it
 	// names.
 	Extra []Route
+	// Relay, if set, is offered each tools/call POST of an established
+	// session before go-sdk sees it (the relay lane); nil means go-sdk
+	// serves every request.
+	Relay Relay
 }
 
 // ServeHTTP serves the HTTP surface until ctx is done, then shuts down
@@ -224,11 +228,15 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 	if book == nil {
 		book = sessions.New()
 	}
-	mcpRoute := func(endpoint string, srv *mcp.Server) http.Handler {
+	mcpRoute := func(view string, srv *mcp.Server) http.Handler {
 		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, streamOpts)
-		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, h))
+		var relay *relayRoute
+		if o.Relay != nil {
+			relay = &relayRoute{relay: o.Relay, view: view, keepAlive: o.SessionTimeout / 2}
+		}
+		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, relay, h))
 	}
-	mux.Handle("/mcp", mcpRoute("/mcp", o.Merged))
+	mux.Handle("/mcp", mcpRoute("", o.Merged))
 	// One handler (and so one session table) per upstream: a session made
 	// at /mcp/a is unknown at /mcp/b, and at an upstream of the same name
 	// added again after a removal (a new server, so a new handler). Looked up by map, not by mux
@@ -254,7 +262,7 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 		singleMu.Lock()
 		rt := single[name]
 		if rt.srv != srv {
-			rt = route{srv, mcpRoute("/mcp/"+name, srv)}
+			rt = route{srv, mcpRoute(name, srv)}
 			single[name] = rt
 		}
 		singleMu.Unlock()
