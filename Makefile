@@ -59,7 +59,7 @@ fuzz:
 	@failed=; for t in config:FuzzParse auth:FuzzAuthenticateHeaders \
 		aggregator:FuzzExposedName launch:FuzzLineFilter launch:FuzzEventTap aggregator:FuzzUpstreamMessages \
 		transport:FuzzHTTPHandler transport:FuzzJSONDepth transport:FuzzOrigin transport:FuzzDuplicateKey \
-		transport:FuzzCancelFilter \
+		transport:FuzzCancelFilter envelope:FuzzRead \
 		examples/deploy:FuzzDockerfile examples/deploy:FuzzDockerignore examples/deploy:FuzzPromQL \
 		examples/deploy:FuzzServeLine \
 		govern:FuzzCanonicalize govern:FuzzParseLock govern:FuzzAudit clientconfig:FuzzJSONC \
@@ -95,4 +95,4 @@ cross:
 
 bench: build
 	$(GO) build -o $(BIN)/echo ./testdata/upstreams/echo
-	$(GO) run ./cmd/mcp-gateway-bench --gateway $(BIN)/mcp-gateway --echo $(BIN)/echo
+	$(GO) run ./cmd/mcp-gateway-bench --gateway $(BIN)/mcp-gateway --echo $(BIN)/echo $(BENCH_FLAGS)

@@ -70,6 +70,9 @@ type Options struct {
 	Governor Governor
 	// Budgets limits the tools each client is listed; nil means no limit.
 	Budgets Budgets
+	// NoRelay turns the relay lane off: every tools/call goes through
+	// go-sdk (Relay declines them all).
+	NoRelay bool
 }
 
 // Aggregator is the gateway's core. Its methods are safe for concurrent use.
@@ -88,6 +91,7 @@ type Aggregator struct {
 	single    map[string]*view
 	runCtx    context.Context // set while Run runs: upstreams added then start at once
 	running   sync.WaitGroup  // every upstream's run, started and added
+	relayed   *relaySessions  // what the relay lane knows of HTTP sessions; nil when it is off
 }
 
 // New returns an Aggregator for the upstreams. It checks the specs (unique
@@ -120,6 +124,9 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 	}
 	a := &Aggregator{opts: o, byName: map[string]*upstream{}, single: map[string]*view{}, started: make(chan struct{})}
 	a.local.Store(o.Local)
+	if !o.NoRelay {
+		a.relayed = &relaySessions{}
+	}
 	var errs []error
 	for _, s := range specs {
 		if err := a.checkSpec(s, ""); err != nil {
@@ -134,9 +141,9 @@ func New(specs []UpstreamSpec, opts *Options) (*Aggregator, error) {
 		return nil, errors.Join(errs...)
 	}
 	sortUpstreams(a.upstreams)
-	a.merged = newView("", a.upstreams, true, &a.opts, a.waitStarted, a.identity)
+	a.merged = newView("", a.upstreams, true, &a.opts, a.waitStarted, a.identity, a.relayed)
 	for _, u := range a.upstreams {
-		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &a.opts, a.waitStarted, a.identity)
+		a.single[u.spec.Name] = newView(u.spec.Name, []*upstream{u}, false, &a.opts, a.waitStarted, a.identity, a.relayed)
 	}
 	return a, nil
 }
@@ -166,7 +173,8 @@ func (a *Aggregator) checkSpec(s UpstreamSpec, replacing string) error {
 func (a *Aggregator) newUpstream(s UpstreamSpec) *upstream {
 	o := &a.opts
 	return newUpstream(s, upstreamEnv{log: o.Logger, obs: o.Observer, down: a, changed: a.changed,
-		impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities, governor: o.Governor})
+		impl: &mcp.Implementation{Name: "mcp-gateway", Version: o.Version}, caps: o.ClientCapabilities, governor: o.Governor,
+		noRelay: o.NoRelay})
 }
 
 func sortUpstreams(us []*upstream) {

@@ -29,7 +29,7 @@ func (a *Aggregator) Add(spec UpstreamSpec) error {
 		return err
 	}
 	u := a.newUpstream(spec)
-	v := newView(spec.Name, []*upstream{u}, false, &a.opts, a.waitStarted, a.identity)
+	v := newView(spec.Name, []*upstream{u}, false, &a.opts, a.waitStarted, a.identity, a.relayed)
 	a.byName[spec.Name] = u
 	a.upstreams = withUpstream(a.upstreams, u)
 	a.single[spec.Name] = v

@@ -93,9 +93,14 @@ func BenchmarkBuildCatalog(b *testing.B) {
 
 // benchAggregator runs an aggregator for the specs until the benchmark ends
 // and waits for start-up.
-func benchAggregator(b *testing.B, specs []UpstreamSpec) *Aggregator {
+func benchAggregator(b *testing.B, specs []UpstreamSpec, opts ...*Options) *Aggregator {
 	b.Helper()
-	a, err := New(specs, &Options{Logger: slog.New(slog.DiscardHandler)})
+	o := &Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Logger = slog.New(slog.DiscardHandler)
+	a, err := New(specs, o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func (g *guard) acquire(ctx context.Context) (func(), error) {
 // downstream session the request is made for (nil for none); sessionFor
 // returns the upstream session an attempt goes to; f makes the request on
 // it. Every error it returns is classified by fault and names the upstream.
-func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method string, idempotent bool, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method string, idempotent bool, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *session) (R, error)) (R, error) {
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	release, err := g.acquire(cctx)
@@ -162,7 +162,7 @@ func call[R any](ctx context.Context, g *guard, ss *mcp.ServerSession, method st
 // to the client can be attributed to it). ctx is the caller's, cctx the
 // call's (with its deadline). A lost upstream session (HTTP 404) closes the
 // connection so that it is made again.
-func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSession, method string, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *mcp.ClientSession) (R, error)) (R, error) {
+func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSession, method string, sessionFor func(context.Context, *mcp.ServerSession) (*session, error), f func(context.Context, *session) (R, error)) (R, error) {
 	var res R
 	cctx, span := startUpstreamSpan(cctx, g.upstream, method)
 	run := func() (struct{}, error) {
@@ -170,9 +170,8 @@ func attemptOnce[R any](ctx, cctx context.Context, g *guard, ss *mcp.ServerSessi
 		if err != nil {
 			return struct{}{}, err
 		}
-		untrack := s.track(ctx, ss)
-		defer untrack()
-		r, err := f(cctx, s.cs)
+		defer s.untrack(s.track(ctx, ss))
+		r, err := f(cctx, s)
 		if g.onResult != nil && ctx.Err() == nil && s.owner == nil {
 			g.onResult(err)
 		}

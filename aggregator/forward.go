@@ -25,10 +25,16 @@ func (u *upstream) callTool(ctx context.Context, req *mcp.CallToolRequest, origi
 	if len(req.Params.Arguments) > 0 {
 		params.Arguments = req.Params.Arguments
 	}
-	return call(ctx, u.guard, req.Session, "tools/call", idempotent, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CallToolResult, error) {
-		p := *params
-		p.Meta = traceMeta(ctx, params.Meta)
-		res, err := cs.CallTool(ctx, &p)
+	return call(ctx, u.guard, req.Session, "tools/call", idempotent, u.sessionFor, func(ctx context.Context, s *session) (*mcp.CallToolResult, error) {
+		var res *mcp.CallToolResult
+		var err error
+		if sink := relaySinkOf(ctx); sink != nil {
+			res, err = s.relayCallTool(ctx, sink, relayParams{Meta: traceMeta(ctx, params.Meta), Name: original, Arguments: req.Params.Arguments})
+		} else {
+			p := *params
+			p.Meta = traceMeta(ctx, params.Meta)
+			res, err = s.cs.CallTool(ctx, &p)
+		}
 		release() // before the result goes back: later progress is dropped
 		return res, err
 	})
@@ -43,10 +49,10 @@ func (u *upstream) getPrompt(ctx context.Context, req *mcp.GetPromptRequest, ori
 	meta, release := u.progress.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.GetPromptParams{Meta: meta, Name: original, Arguments: req.Params.Arguments}
-	return call(ctx, u.guard, req.Session, "prompts/get", true, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.GetPromptResult, error) {
+	return call(ctx, u.guard, req.Session, "prompts/get", true, u.sessionFor, func(ctx context.Context, s *session) (*mcp.GetPromptResult, error) {
 		p := *params
 		p.Meta = traceMeta(ctx, params.Meta)
-		return cs.GetPrompt(ctx, &p)
+		return s.cs.GetPrompt(ctx, &p)
 	})
 }
 
@@ -59,10 +65,10 @@ func (u *upstream) readResource(ctx context.Context, req *mcp.ReadResourceReques
 	meta, release := u.progress.forwardMeta(ctx, req.Session, req.Params.Meta)
 	defer release()
 	params := &mcp.ReadResourceParams{Meta: meta, URI: req.Params.URI}
-	res, err := call(ctx, u.guard, req.Session, "resources/read", true, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.ReadResourceResult, error) {
+	res, err := call(ctx, u.guard, req.Session, "resources/read", true, u.sessionFor, func(ctx context.Context, s *session) (*mcp.ReadResourceResult, error) {
 		p := *params
 		p.Meta = traceMeta(ctx, params.Meta)
-		return cs.ReadResource(ctx, &p)
+		return s.cs.ReadResource(ctx, &p)
 	})
 	if err == nil {
 		normalizeCache(&res.Cacheable)
@@ -76,8 +82,8 @@ func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *
 		return nil, err
 	}
 	defer leave()
-	return call(ctx, u.guard, ss, "completion/complete", true, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (*mcp.CompleteResult, error) {
-		return cs.Complete(ctx, params)
+	return call(ctx, u.guard, ss, "completion/complete", true, u.sessionFor, func(ctx context.Context, s *session) (*mcp.CompleteResult, error) {
+		return s.cs.Complete(ctx, params)
 	})
 }
 
@@ -86,29 +92,29 @@ func (u *upstream) complete(ctx context.Context, ss *mcp.ServerSession, params *
 // session subscriptions are counted, so the upstream sees one per URI however
 // many clients want it, and they are restored after a reconnect.
 func (u *upstream) subscribe(ctx context.Context, ss *mcp.ServerSession, uri string) error {
-	return u.subscription(ctx, ss, "resources/subscribe", uri, u.asks.subscribe, func(ctx context.Context, cs *mcp.ClientSession) error {
-		return cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
+	return u.subscription(ctx, ss, "resources/subscribe", uri, u.asks.subscribe, func(ctx context.Context, s *session) error {
+		return s.cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri})
 	})
 }
 
 // unsubscribe drops one downstream subscription, and the upstream's when it
 // was the last.
 func (u *upstream) unsubscribe(ctx context.Context, ss *mcp.ServerSession, uri string) error {
-	return u.subscription(ctx, ss, "resources/unsubscribe", uri, u.asks.unsubscribe, func(ctx context.Context, cs *mcp.ClientSession) error {
-		return cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
+	return u.subscription(ctx, ss, "resources/unsubscribe", uri, u.asks.unsubscribe, func(ctx context.Context, s *session) error {
+		return s.cs.Unsubscribe(ctx, &mcp.UnsubscribeParams{URI: uri})
 	})
 }
 
 // subscription is subscribe and unsubscribe: count tells whether the shared
 // session must be told (the first subscription, the last unsubscription).
 // A first subscription that fails is not counted.
-func (u *upstream) subscription(ctx context.Context, ss *mcp.ServerSession, method, uri string, count func(string) bool, f func(context.Context, *mcp.ClientSession) error) error {
+func (u *upstream) subscription(ctx context.Context, ss *mcp.ServerSession, method, uri string, count func(string) bool, f func(context.Context, *session) error) error {
 	u, leave, err := u.enter()
 	if err != nil {
 		return err
 	}
 	defer leave()
-	send := func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) { return struct{}{}, f(ctx, cs) }
+	send := func(ctx context.Context, s *session) (struct{}, error) { return struct{}{}, f(ctx, s) }
 	if u.spec.Isolation == IsolationSession && ss != nil {
 		_, err := call(ctx, u.guard, ss, method, false, u.sessionFor, send)
 		return err
@@ -134,11 +140,11 @@ func (u *upstream) setLogLevel(ctx context.Context, ss *mcp.ServerSession, level
 	if !u.asks.raiseLevel(level) && u.spec.Isolation != IsolationSession {
 		return
 	}
-	_, err := call(ctx, u.guard, ss, "logging/setLevel", false, u.sessionFor, func(ctx context.Context, cs *mcp.ClientSession) (struct{}, error) {
-		if init := cs.InitializeResult(); init == nil || init.Capabilities == nil || init.Capabilities.Logging == nil {
+	_, err := call(ctx, u.guard, ss, "logging/setLevel", false, u.sessionFor, func(ctx context.Context, s *session) (struct{}, error) {
+		if init := s.cs.InitializeResult(); init == nil || init.Capabilities == nil || init.Capabilities.Logging == nil {
 			return struct{}{}, nil // the upstream does not log
 		}
-		return struct{}{}, cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
+		return struct{}{}, s.cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: level})
 	})
 	if err != nil {
 		u.log.Debug("setting upstream log level failed", "err", err)

@@ -189,13 +189,17 @@ func (t *wireTap) sentBytes(data []byte) {
 // in-memory) so that the tap sees every message.
 type tappedTransport struct {
 	mcp.Transport
-	tap *wireTap
+	tap       *wireTap
+	onConnect func(mcp.Connection) // sees the connection made; nil: nothing does
 }
 
 func (t *tappedTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	c, err := t.Transport.Connect(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if t.onConnect != nil {
+		t.onConnect(c)
 	}
 	return &tappedConn{Connection: c, tap: t.tap}, nil
 }

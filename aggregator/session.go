@@ -59,6 +59,7 @@ type dialConfig struct {
 	down          downstream
 	progress      *progressRelay
 	onListChanged func() // a shared session's upstream said a list changed
+	noRelay       bool   // the relay lane is off
 }
 
 // session is one MCP session with an upstream, what it relays, and the
@@ -73,6 +74,7 @@ type session struct {
 	owner    *mcp.ServerSession // the downstream session of an isolated connection; nil when shared
 	cancel   context.CancelFunc // ends the session's context
 	failed   atomic.Bool        // a call on it failed in transport: counted by the breaker once
+	relay    *relayConn         // the relay lane on its connection; nil when it has none
 
 	mu       sync.Mutex
 	inflight map[*inflightCall]struct{}
@@ -100,6 +102,14 @@ func dial(ctx context.Context, d *dialConfig, owner *mcp.ServerSession) (*sessio
 	}
 	s := &session{upstream: d.upstream, log: d.log, down: d.down, owner: owner, cancel: cancel, inflight: map[*inflightCall]struct{}{}}
 	t, inOrder := tapTransport(t, &wireTap{relay: d.progress})
+	if tt, ok := t.(*tappedTransport); ok && !d.noRelay {
+		// A connection that takes raw messages carries the relay lane too.
+		tt.onConnect = func(c mcp.Connection) {
+			if rc, ok := c.(rawConnection); ok {
+				s.relay = newRelayConn(rc)
+			}
+		}
+	}
 	opts := s.clientOptions(d, owner)
 	if !inOrder {
 		opts.ProgressNotificationHandler = func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
@@ -123,6 +133,12 @@ func dial(ctx context.Context, d *dialConfig, owner *mcp.ServerSession) (*sessio
 		return nil, fmt.Errorf("initialize: %w", err)
 	}
 	s.cs = cs
+	if s.relay != nil {
+		go func() {
+			_ = cs.Wait() // how it ended is the run loop's business
+			s.relay.close()
+		}()
+	}
 	return s, nil
 }
 
@@ -130,23 +146,32 @@ func dial(ctx context.Context, d *dialConfig, owner *mcp.ServerSession) (*sessio
 func (s *session) close() {
 	s.cs.Close()
 	s.cancel()
+	if s.relay != nil {
+		s.relay.close()
+	}
 }
 
-// track registers a downstream request as in flight until the returned func
-// is called.
-func (s *session) track(ctx context.Context, ss *mcp.ServerSession) func() {
+// track registers a downstream request as in flight until untrack is
+// called with what it returns (nil for no session).
+func (s *session) track(ctx context.Context, ss *mcp.ServerSession) *inflightCall {
 	if ss == nil {
-		return func() {}
+		return nil
 	}
 	call := &inflightCall{ctx: ctx, ss: ss}
 	s.mu.Lock()
 	s.inflight[call] = struct{}{}
 	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		delete(s.inflight, call)
-		s.mu.Unlock()
+	return call
+}
+
+// untrack ends what track began.
+func (s *session) untrack(call *inflightCall) {
+	if call == nil {
+		return
 	}
+	s.mu.Lock()
+	delete(s.inflight, call)
+	s.mu.Unlock()
 }
 
 // target finds the downstream session a server-to-client request belongs to:

@@ -106,6 +106,7 @@ type upstreamEnv struct {
 	caps    *mcp.ClientCapabilities // what its shared session declares; nil means everything bridged
 
 	governor Governor // nil: lists are served as listed
+	noRelay  bool     // the relay lane is off
 }
 
 // upstream is one upstream server's connection lifecycle: it connects,
@@ -188,6 +189,7 @@ func newUpstream(spec UpstreamSpec, env upstreamEnv) *upstream {
 		sdkLog:      log.With("component", "go-sdk"),
 		down:        env.down,
 		progress:    u.progress,
+		noRelay:     env.noRelay,
 		onListChanged: func() {
 			select {
 			case u.refresh <- struct{}{}:

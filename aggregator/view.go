@@ -58,11 +58,15 @@ type view struct {
 	// runs as now (set by Reidentify); nil: the same.
 	reidentify atomic.Pointer[func(*policy.Identity) *policy.Identity]
 
+	// relayHandler is the server's receiving chain as the relay lane runs
+	// it: the same middlewares in the same order, ending in dispatch.
+	relayHandler mcp.MethodHandler
+
 	mu       sync.Mutex // serialises rebuilds
 	problems string     // last logged problems, to log only changes
 }
 
-func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), identity func(mcp.Request) *policy.Identity) *view {
+func newView(name string, sources []*upstream, prefixed bool, opts *Options, waitStart func(context.Context), identity func(mcp.Request) *policy.Identity, relayed *relaySessions) *view {
 	v := &view{
 		name: name, sources: sources, prefixed: prefixed, pageSize: opts.PageSize,
 		log: opts.Logger, waitStart: waitStart, identity: identity, obs: opts.Observer, budgets: opts.Budgets,
@@ -96,11 +100,18 @@ func newView(name string, sources []*upstream, prefixed bool, opts *Options, wai
 	})
 	v.server.AddReceivingMiddleware(v.dispatch)
 	v.server.AddSendingMiddleware(v.onlyChanged)
+	v.relayHandler = v.dispatch(relayUnreachable)
 	if opts.Sessions != nil {
 		opts.Sessions.Track(name, v.server)
+		v.relayHandler = opts.Sessions.Middleware(name)(v.relayHandler)
+	}
+	if relayed != nil {
+		v.server.AddReceivingMiddleware(relayed.middleware(name)) // the SDK lane's only
 	}
 	if opts.TracerProvider != nil { // Tracing (issue 7): added last, so outermost
-		v.server.AddReceivingMiddleware(requestTracing(opts.TracerProvider))
+		tracing := requestTracing(opts.TracerProvider)
+		v.server.AddReceivingMiddleware(tracing)
+		v.relayHandler = tracing(v.relayHandler)
 	}
 	return v
 }

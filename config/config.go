@@ -190,7 +190,14 @@ type Gateway struct {
 	Budgets Budgets `json:"budgets,omitempty"`
 	// Redis, if set, is the state replicas share; nil keeps it in this process.
 	Redis *Redis `json:"redis,omitempty"`
+	// Relay turns the relay lane on or off: a tools/call over HTTP to a
+	// stdio upstream forwarded as bytes, its result passed on byte for
+	// byte. Default on (nil); false sends every call through the MCP SDK.
+	Relay *bool `json:"relay,omitempty"`
 }
+
+// RelayOn reports whether the relay lane is on.
+func (g *Gateway) RelayOn() bool { return g.Relay == nil || *g.Relay }
 
 // Log configures the gateway's log output.
 type Log struct {

@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mcp-gateway/mcp-gateway/envelope"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -43,7 +47,88 @@ func (t *PipeTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &lineFilter{r: bufio.NewReaderSize(t.Reader, 64<<10), f: t.Reader, max: max, log: logger}
-	return (&mcp.IOTransport{Reader: r, Writer: t.Writer, MaxLineLength: max}).Connect(ctx)
+	w := &messageWriter{w: t.Writer}
+	c, err := (&mcp.IOTransport{Reader: r, Writer: w, MaxLineLength: max}).Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &RawConn{Connection: c, w: w, lines: r}, nil
+}
+
+// RawConn is the connection of a [PipeTransport] (and so of a
+// [CommandTransport]): go-sdk's, plus a way to put a message on the pipe as
+// bytes and to take the responses to such messages off it before go-sdk
+// reads them. The relay lane forwards tools/call this way; everything else
+// goes through go-sdk on the same pipe.
+type RawConn struct {
+	mcp.Connection
+	w     *messageWriter
+	lines *lineFilter
+}
+
+// WriteRaw writes one encoded message (without its newline) to the
+// upstream, whole: go-sdk's messages and raw ones never interleave.
+func (c *RawConn) WriteRaw(msg []byte) error {
+	return c.w.writeLine(msg)
+}
+
+// ClaimResponses makes every response whose id is a string starting with
+// prefix go to deliver — with the id's contents, valid only during the
+// call, and the message, which deliver may keep — instead of to go-sdk.
+// Set it before sending a message with such an id; prefix must be one
+// go-sdk never uses (its ids are numbers).
+func (c *RawConn) ClaimResponses(prefix string, deliver func(id, msg []byte)) {
+	c.lines.claim.Store(&claim{quoted: []byte(`"` + prefix), deliver: deliver})
+}
+
+// messageWriter writes one message per Write, under a lock, so that a raw
+// message and one of go-sdk's never interleave on the pipe.
+type messageWriter struct {
+	mu  sync.Mutex
+	w   io.WriteCloser
+	buf []byte
+}
+
+func (m *messageWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.w.Write(p)
+}
+
+func (m *messageWriter) writeLine(msg []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.buf = append(append(m.buf[:0], msg...), '\n')
+	_, err := m.w.Write(m.buf)
+	if cap(m.buf) > 64<<10 {
+		m.buf = nil // do not keep a large message's buffer
+	}
+	return err
+}
+
+func (m *messageWriter) Close() error { return m.w.Close() }
+
+// claim is where the responses of a [RawConn.ClaimResponses] go.
+type claim struct {
+	quoted  []byte // `"` + prefix
+	deliver func(id, msg []byte)
+}
+
+// take delivers line if it is a response with a claimed id.
+func (c *claim) take(line []byte) bool {
+	if !bytes.Contains(line, c.quoted) {
+		return false
+	}
+	msg := bytes.TrimRight(line, " \t\r\n")
+	m, ok := envelope.Read(msg)
+	if !ok || m.Method != nil || (m.Result == nil && m.Error == nil) || !bytes.HasPrefix(m.ID, c.quoted) {
+		return false
+	}
+	if len(m.ID) < 2 || m.ID[len(m.ID)-1] != '"' || bytes.IndexByte(m.ID[1:len(m.ID)-1], '\\') >= 0 {
+		return false // not a plain string: not one of ours
+	}
+	c.deliver(m.ID[1:len(m.ID)-1], msg)
+	return true
 }
 
 // lineFilter passes a child's stdout through line by line, dropping lines
@@ -57,6 +142,7 @@ type lineFilter struct {
 	log     *slog.Logger
 	pending []byte
 	dropped int
+	claim   atomic.Pointer[claim] // responses taken off the stream; nil: none
 }
 
 func (l *lineFilter) Read(p []byte) (int, error) {
@@ -64,6 +150,9 @@ func (l *lineFilter) Read(p []byte) (int, error) {
 		line, err := l.readLine()
 		switch {
 		case isMessage(line):
+			if c := l.claim.Load(); c != nil && c.take(line) {
+				break
+			}
 			// Trailing blanks after the message would make the SDK's decoder
 			// end the connection ("invalid trailing data").
 			l.pending = append(bytes.TrimRight(line, " \t\r\n"), '\n')

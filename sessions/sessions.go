@@ -67,7 +67,13 @@ func (b *Book) Track(view string, srv *mcp.Server) {
 	b.mu.Lock()
 	b.servers[view] = srv
 	b.mu.Unlock()
-	srv.AddReceivingMiddleware(b.middleware(view))
+	srv.AddReceivingMiddleware(b.Middleware(view))
+}
+
+// Middleware is the receiving middleware Track adds to the server of view,
+// for a chain that serves its requests without the server (the relay lane).
+func (b *Book) Middleware(view string) mcp.Middleware {
+	return b.middleware(view)
 }
 
 func (b *Book) middleware(view string) mcp.Middleware {

@@ -140,7 +140,7 @@ func (o *AuthOptions) challenge(scope string) string {
 // mcpGate stands in front of the SDK's streamable handler for an
 // authenticated request: scope, rate limit, JSON depth, session binding;
 // then it hands the identity's TokenInfo to the SDK.
-func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) http.Handler {
+func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, relay *relayRoute, next http.Handler) http.Handler {
 	// The SDK reads TokenInfo from a context key only its RequireBearerToken
 	// sets; our verifier ignores the token and returns the identity the
 	// front door already established.
@@ -205,10 +205,14 @@ func (o *AuthOptions) mcpGate(book Sessions, maxBody int64, next http.Handler) h
 			// set of the session's POSTs in flight.
 			body := peekBody(r)
 			cancels.cancelled(sid, body)
+			relay.cancelled(sid, body)
 			set := cancels.acquire(sid)
 			defer cancels.release(sid)
 			set.noteLine(body)
 			w = &cancelFilter{ResponseWriter: w, set: set}
+			if known && relay.serve(w, r, body, sid, version, id) {
+				return
+			}
 		}
 		inject.ServeHTTP(w, r)
 	})

@@ -88,6 +88,10 @@ type HTTPOptions struct {
 	// Extra are further routes (routes.go), each behind the access check it
 	// names.
 	Extra []Route
+	// Relay, if set, is offered each tools/call POST of an established
+	// session before go-sdk sees it (the relay lane); nil means go-sdk
+	// serves every request.
+	Relay Relay
 }
 
 // ServeHTTP serves the HTTP surface until ctx is done, then shuts down
@@ -234,7 +238,11 @@ func newHandler(o HTTPOptions, loopback bool) (http.Handler, *patternMux) {
 		if o.Restore != nil {
 			h = o.Restore(view, srv, h)
 		}
-		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, h))
+		var relay *relayRoute
+		if o.Relay != nil {
+			relay = &relayRoute{relay: o.Relay, view: view, keepAlive: o.SessionTimeout / 2}
+		}
+		return auth.authenticate(auth.mcpGate(book, o.MaxBodyBytes, relay, h))
 	}
 	mux.Handle("/mcp", mcpRoute("", o.Merged))
 	// One handler (and so one session table) per upstream: a session made

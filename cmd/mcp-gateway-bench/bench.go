@@ -56,6 +56,7 @@ func (b *bench) startGateway(name string, servers map[string]any) (*proc, error)
 	data, err := json.MarshalIndent(map[string]any{"mcpServers": servers, "gateway": map[string]any{
 		"limits": map[string]any{"rate_limit_rpm": -1},
 		"audit":  map[string]any{"disabled": true},
+		"relay":  !b.noRelay,
 	}}, "", "  ")
 	if err != nil {
 		return nil, err

@@ -45,8 +45,12 @@ func newDialer() *dialer {
 		DisableCompression:  true,
 	}
 	return &dialer{
-		client: mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway-bench", Version: "dev"}, nil),
-		http:   &http.Client{Transport: tr},
+		// The load client has no roots, model or user to offer, and says so
+		// (go-sdk would declare roots by default); a gateway's relay lane
+		// leaves the calls of clients that can be asked to go-sdk.
+		client: mcp.NewClient(&mcp.Implementation{Name: "mcp-gateway-bench", Version: "dev"},
+			&mcp.ClientOptions{Capabilities: &mcp.ClientCapabilities{}}),
+		http: &http.Client{Transport: tr},
 	}
 }
 

@@ -49,6 +49,7 @@ type options struct {
 	quick      bool
 	serveFloor string
 	floorTools int
+	noRelay    bool
 }
 
 // run executes the command line and returns the process exit code.
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.echo, "echo", "", "echo upstream binary, built from ./testdata/upstreams/echo (`PATH`)")
 	fs.DurationVar(&o.duration, "duration", o.duration, "measuring window of each load run")
 	fs.BoolVar(&o.quick, "quick", false, "shorten everything (a smoke run; the figures mean little)")
+	fs.BoolVar(&o.noRelay, "no-relay", false, "measure the gateway with its relay lane off (gateway.relay: false): every call through the MCP SDK")
 	fs.StringVar(&o.serveFloor, "serve-floor", "", "internal: serve the floor on `ADDR` and print where")
 	fs.IntVar(&o.floorTools, "floor-tools", 0, "internal: the floor also lists `N` generated tools")
 	if err := fs.Parse(args); err != nil {
@@ -141,6 +143,7 @@ type bench struct {
 	dir                 string // configs
 	plan                plan
 	log                 io.Writer
+	noRelay             bool // the gateway's relay lane is off
 }
 
 func newBench(o options, stderr io.Writer) (*bench, error) {
@@ -150,7 +153,7 @@ func newBench(o options, stderr io.Writer) (*bench, error) {
 	if o.duration <= 0 {
 		return nil, errors.New("--duration must be positive")
 	}
-	b := &bench{plan: newPlan(o), log: stderr}
+	b := &bench{plan: newPlan(o), log: stderr, noRelay: o.noRelay}
 	var err error
 	for _, p := range []struct {
 		dst *string

@@ -73,7 +73,7 @@ func needBins(t *testing.T) {
 }
 
 // writeConfig writes v as the gateway config in a temp dir and returns its path.
-func writeConfig(t *testing.T, v any) string {
+func writeConfig(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	require.NoError(t, err)

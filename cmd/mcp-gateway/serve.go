@@ -137,6 +137,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 	}
 	report := startupFor(stderr, g, cfg, aggOpts.Observer)
 	aggOpts.Observer = report.observer(aggOpts.Observer)
+	aggOpts.NoRelay = relayOff(cfg)
 	agg, err = aggregator.New(upstreamSpecs(cfg, logger), aggOpts)
 	if err != nil {
 		return err
@@ -209,6 +210,7 @@ func serve(ctx context.Context, g *globalOptions, o serveOptions, stdin io.ReadC
 				return err
 			}
 			ho.Extra = extra
+			ho.Relay = relayLane(cfg, agg)
 			return transport.ServeHTTP(ctx, ho)
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
@@ -34,6 +35,8 @@ type Flags struct {
 	SSEAddr  string
 	// Wrap, if non-nil, wraps the HTTP handler (either kind).
 	Wrap func(http.Handler) http.Handler
+	// Stdout, if non-nil, wraps what the server writes to stdout.
+	Stdout func(io.Writer) io.Writer
 }
 
 // Register adds --http and --sse to fs.
@@ -60,7 +63,11 @@ func Run(ctx context.Context, srv *mcp.Server, f Flags, stderr io.Writer) error 
 	case f.SSEAddr != "":
 		return serveHTTP(ctx, f.SSEAddr, "/sse", wrap(mcp.NewSSEHandler(getServer, nil)), stderr)
 	}
-	err := srv.Run(ctx, &mcp.StdioTransport{})
+	var t mcp.Transport = &mcp.StdioTransport{}
+	if f.Stdout != nil {
+		t = &mcp.IOTransport{Reader: os.Stdin, Writer: nopCloser{f.Stdout(os.Stdout)}}
+	}
+	err := srv.Run(ctx, t)
 	if ctx.Err() != nil || errors.Is(err, io.EOF) || errors.Is(err, mcp.ErrConnectionClosed) {
 		return nil
 	}
@@ -106,3 +113,8 @@ func serveHTTP(ctx context.Context, addr, path string, h http.Handler, stderr io
 	}
 	return nil
 }
+
+// nopCloser leaves stdout open: the process owns it.
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

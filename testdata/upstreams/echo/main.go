@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("server", o.name)
 	e := newServer(o, logger, stderr)
+	o.transport.Stdout = func(w io.Writer) io.Writer { return rawWriter{w} }
 	if o.transport.SSEAddr != "" {
 		o.transport.Wrap = e.sseHeaders.record
 	}

@@ -20,6 +20,8 @@ package main
 //	log(level, message)    notifications/message at level, then "ok"
 //	progress(count)        count progress notifications (1..count of count), the last one
 //	                       immediately before the result "sent COUNT"
+//	raw_result()           over stdio, a result written as raw bytes (rawResult): fields the
+//	                       SDK does not know, its own key order and number formats
 
 import (
 	"context"
@@ -49,6 +51,7 @@ func (e *echoServer) addTools() {
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "elicit", Description: "Ask the user (elicitation) and return the action and content as JSON."}, e.elicit)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "roots", Description: "List the client's roots and return their URIs as JSON."}, e.roots)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "log", Description: "Send a log message to the client at a level, then return ok."}, e.log)
+	mcp.AddTool(e.srv, &mcp.Tool{Name: "raw_result", Description: "Over stdio, answer with a result written as raw bytes."}, e.rawResult)
 	mcp.AddTool(e.srv, &mcp.Tool{Name: "progress", Description: "Send count progress notifications, the last right before the result."}, e.progress)
 }
 
