@@ -71,7 +71,7 @@ func TestStartupFeedbackOnTerminal(t *testing.T) {
 			out := term.String()
 			assert.Contains(t, out, "  connecting  good   (stdio)")
 			assert.Contains(t, out, "  connecting  broken (stdio)")
-			assert.Regexp(t, `  ready       good   15 tools in \d+ms`, out)
+			assert.Regexp(t, `  ready       good   16 tools in \d+ms`, out)
 			assert.Regexp(t, `  failed      broken after \d+ms: initialize: command "/nonexistent/mcp-server": [^\r\n]*no such file or directory\r\n`, out)
 			assert.Contains(t, out, "1 of 2 upstreams ready in ")
 			assert.NotContains(t, out, "upstream not connected; its tools are missing", "the report said so already")
@@ -119,7 +119,7 @@ func TestStartupFeedbackServeStdio(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if len(res.Tools) != 15 {
+				if len(res.Tools) != 16 {
 					return fmt.Errorf("%d tools", len(res.Tools))
 				}
 				return nil
@@ -129,7 +129,7 @@ func TestStartupFeedbackServeStdio(t *testing.T) {
 			<-done
 			if tc.report {
 				assert.Contains(t, term.String(), "  connecting  good   (stdio)")
-				assert.Regexp(t, `  ready       good   15 tools in \d+ms`, term.String())
+				assert.Regexp(t, `  ready       good   16 tools in \d+ms`, term.String())
 			} else {
 				assert.NotContains(t, term.String(), "connecting  good")
 				assert.Contains(t, term.String(), `"msg":"upstream connected"`)

@@ -54,7 +54,7 @@ func TestStatusCommand(t *testing.T) {
 	t.Logf("status:\n%s", stdout)
 	assert.Contains(t, stdout, g.url+": 2 upstreams")
 	assert.Regexp(t, `(?m)^UPSTREAM\s+TRANSPORT\s+STATE\s+SINCE\s+TOOLS\s+PROMPTS\s+RESOURCES\s+BREAKER\s+RESTARTS\s+QUARANTINED\s+LAST ERROR$`, stdout)
-	assert.Regexp(t, `(?m)^good\s+stdio\s+up\s+\S.*?\s+15\s+1\s+2\s+closed\s+0\s+0\s+-$`, stdout)
+	assert.Regexp(t, `(?m)^good\s+stdio\s+up\s+\S.*?\s+16\s+1\s+2\s+closed\s+0\s+0\s+-$`, stdout)
 	assert.Regexp(t, `(?m)^broken\s+stdio\s+(down|connecting)\s+.*initialize: command "/nonexistent/mcp-server"`, stdout)
 	assert.Contains(t, stdout, "2 sessions")
 	assert.Regexp(t, `(?m)^SESSION\s+ENDPOINT\s+IDENTITY\s+AGENT\s+PROTOCOL\s+CREATED\s+LAST SEEN$`, stdout)
