@@ -58,36 +58,11 @@ func (m *Manager) Login(ctx context.Context, up Upstream, o *LoginOptions) (*Sta
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	if err := checkOAuthURL("the upstream URL", up.URL); err != nil {
-		return nil, fmt.Errorf("%s: %w", up.Name, err)
-	}
-	hc := m.httpClient(ctx, up)
-	rec, err := m.loadToken(ctx, up)
+	p, err := m.planLogin(ctx, up, "", o.Scopes)
 	if err != nil {
 		return nil, err
 	}
-	if rec != nil && rec.URL != up.URL {
-		rec = nil // from another URL: neither its challenge nor its scopes apply
-	}
-	var ch *Challenge
-	if rec != nil && rec.Challenge != nil {
-		ch = rec.Challenge
-	} else {
-		p, err := m.Probe(ctx, up)
-		if err != nil {
-			return nil, err
-		}
-		ch = p.Challenge
-	}
-	d, err := m.discover(ctx, hc, up, ch)
-	if err != nil {
-		return nil, err
-	}
-	c, err := m.registration(ctx, hc, up, d, "")
-	if err != nil {
-		return nil, err
-	}
-	scopes := chooseScopes(up, ch, d, rec, o.Scopes)
+	d, c := p.d, p.c
 
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.RedirectPort))
 	if err != nil {
@@ -96,9 +71,8 @@ func (m *Manager) Login(ctx context.Context, up Upstream, o *LoginOptions) (*Sta
 	redirect := redirectURI(c.RedirectPort)
 	verifier := oauth2.GenerateVerifier()
 	state := rand.Text()
-	cfg := &oauth2.Config{ClientID: c.ClientID, Endpoint: oauth2.Endpoint{AuthURL: d.ASM.AuthorizationEndpoint}, RedirectURL: redirect, Scopes: scopes}
-	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", d.Resource))
-	if err := checkOAuthURL("the authorization URL", authURL); err != nil {
+	authURL, err := p.authURL(redirect, state, verifier)
+	if err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -135,35 +109,14 @@ func (m *Manager) Login(ctx context.Context, up Upstream, o *LoginOptions) (*Sta
 		return nil, fmt.Errorf("%s: %w", up.Name, err)
 	}
 
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {res.Code},
-		"redirect_uri":  {redirect},
-		"code_verifier": {verifier},
-		"resource":      {d.Resource},
-	}
-	tok, err := tokenRequest(ctx, hc, d.ASM.TokenEndpoint, form, c, c.secret(up))
+	nrec, err := m.redeem(ctx, up, p, res.Code, redirect, verifier, false)
 	if err != nil {
 		var oe *OAuthError
 		if errors.As(err, &oe) && oe.Code == "invalid_client" && c.Method == regDynamic {
 			// The server forgot the client it registered: register anew next time.
 			m.baseStore(up).Delete(ctx, clientKey(up, d.Issuer, false))
-			return nil, fmt.Errorf("%s: %w (the stored client registration was dropped; run the login again)", up.Name, err)
+			return nil, fmt.Errorf("%w (the stored client registration was dropped; run the login again)", err)
 		}
-		return nil, fmt.Errorf("%s: %w", up.Name, err)
-	}
-	now := m.now().UTC()
-	nrec := &tokenRecord{
-		URL: up.URL, Resource: d.Resource, Issuer: d.Issuer, TokenEndpoint: d.ASM.TokenEndpoint,
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ObtainedAt: now, Scopes: scopes,
-	}
-	if tok.Scope != "" {
-		nrec.Scopes = strings.Fields(tok.Scope)
-	}
-	if exp := tok.expiresIn(); exp > 0 {
-		nrec.Expiry = now.Add(exp)
-	}
-	if err := m.storeLogin(ctx, up, nrec); err != nil {
 		return nil, err
 	}
 	m.log.Info("logged in", "upstream", up.Name, "issuer", d.Issuer, "scopes", strings.Join(nrec.Scopes, " "))
@@ -330,4 +283,92 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// loginPlan is where both login flows start: the upstream's authorization
+// server, the client registration and the scopes to ask for.
+type loginPlan struct {
+	hc     *http.Client
+	d      *discovery
+	c      *clientRecord
+	scopes []string
+}
+
+// planLogin starts from the upstream's last challenge (or a probe),
+// discovers its authorization server and reuses or makes the client
+// registration: the loopback one when web is "", else the web flow's for
+// that redirect URI. want adds scopes to ask for.
+func (m *Manager) planLogin(ctx context.Context, up Upstream, web string, want []string) (*loginPlan, error) {
+	if err := checkOAuthURL("the upstream URL", up.URL); err != nil {
+		return nil, fmt.Errorf("%s: %w", up.Name, err)
+	}
+	hc := m.httpClient(ctx, up)
+	rec, err := m.loadToken(ctx, up)
+	if err != nil {
+		return nil, err
+	}
+	if rec != nil && rec.URL != up.URL {
+		rec = nil // from another URL: neither its challenge nor its scopes apply
+	}
+	var ch *Challenge
+	if rec != nil && rec.Challenge != nil {
+		ch = rec.Challenge
+	} else {
+		p, err := m.Probe(ctx, up)
+		if err != nil {
+			return nil, err
+		}
+		ch = p.Challenge
+	}
+	d, err := m.discover(ctx, hc, up, ch)
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.registration(ctx, hc, up, d, web)
+	if err != nil {
+		return nil, err
+	}
+	return &loginPlan{hc: hc, d: d, c: c, scopes: chooseScopes(up, ch, d, rec, want)}, nil
+}
+
+// authURL is the authorization request of the plan, with PKCE and the
+// resource indicator.
+func (p *loginPlan) authURL(redirect, state, verifier string) (string, error) {
+	cfg := &oauth2.Config{ClientID: p.c.ClientID, Endpoint: oauth2.Endpoint{AuthURL: p.d.ASM.AuthorizationEndpoint}, RedirectURL: redirect, Scopes: p.scopes}
+	u := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("resource", p.d.Resource))
+	if err := checkOAuthURL("the authorization URL", u); err != nil {
+		return "", err
+	}
+	return u, nil
+}
+
+// redeem exchanges the authorization code for tokens and stores them under
+// the token lock.
+func (m *Manager) redeem(ctx context.Context, up Upstream, p *loginPlan, code, redirect, verifier string, web bool) (*tokenRecord, error) {
+	form := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {redirect},
+		"code_verifier": {verifier},
+		"resource":      {p.d.Resource},
+	}
+	tok, err := tokenRequest(ctx, p.hc, p.d.ASM.TokenEndpoint, form, p.c, p.c.secret(up))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", up.Name, err)
+	}
+	now := m.now().UTC()
+	rec := &tokenRecord{
+		URL: up.URL, Resource: p.d.Resource, Issuer: p.d.Issuer, TokenEndpoint: p.d.ASM.TokenEndpoint, Web: web,
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ObtainedAt: now, Scopes: p.scopes,
+	}
+	if tok.Scope != "" {
+		rec.Scopes = strings.Fields(tok.Scope)
+	}
+	if exp := tok.expiresIn(); exp > 0 {
+		rec.Expiry = now.Add(exp)
+	}
+	if err := m.storeLogin(ctx, up, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -31,11 +30,9 @@ type WebLogin struct {
 
 	m        *Manager
 	up       Upstream
-	d        *discovery
-	c        *clientRecord
+	plan     *loginPlan
 	verifier string
 	redirect string
-	scopes   []string
 }
 
 // StartWebLogin begins a login of m's identity (see [Manager.ForIdentity])
@@ -47,40 +44,13 @@ func (m *Manager) StartWebLogin(ctx context.Context, up Upstream, redirectURI st
 	if m.identity == "" {
 		return nil, errors.New("upauth: a web login is for an identity (ForIdentity)")
 	}
-	if err := checkOAuthURL("the upstream URL", up.URL); err != nil {
-		return nil, fmt.Errorf("%s: %w", up.Name, err)
-	}
-	hc := m.httpClient(ctx, up)
-	rec, err := m.loadToken(ctx, up)
+	p, err := m.planLogin(ctx, up, redirectURI, nil)
 	if err != nil {
 		return nil, err
 	}
-	if rec != nil && rec.URL != up.URL {
-		rec = nil
-	}
-	var ch *Challenge
-	if rec != nil && rec.Challenge != nil {
-		ch = rec.Challenge
-	} else {
-		p, err := m.Probe(ctx, up)
-		if err != nil {
-			return nil, err
-		}
-		ch = p.Challenge
-	}
-	d, err := m.discover(ctx, hc, up, ch)
-	if err != nil {
-		return nil, err
-	}
-	c, err := m.registration(ctx, hc, up, d, redirectURI)
-	if err != nil {
-		return nil, err
-	}
-	w := &WebLogin{State: rand.Text(), Expires: m.now().Add(WebLoginTTL), m: m, up: up, d: d, c: c,
-		verifier: oauth2.GenerateVerifier(), redirect: redirectURI, scopes: chooseScopes(up, ch, d, rec, nil)}
-	cfg := &oauth2.Config{ClientID: c.ClientID, Endpoint: oauth2.Endpoint{AuthURL: d.ASM.AuthorizationEndpoint}, RedirectURL: redirectURI, Scopes: w.scopes}
-	w.AuthURL = cfg.AuthCodeURL(w.State, oauth2.S256ChallengeOption(w.verifier), oauth2.SetAuthURLParam("resource", d.Resource))
-	if err := checkOAuthURL("the authorization URL", w.AuthURL); err != nil {
+	w := &WebLogin{State: rand.Text(), Expires: m.now().Add(WebLoginTTL), m: m, up: up, plan: p,
+		verifier: oauth2.GenerateVerifier(), redirect: redirectURI}
+	if w.AuthURL, err = p.authURL(redirectURI, w.State, w.verifier); err != nil {
 		return nil, err
 	}
 	return w, nil
@@ -109,34 +79,12 @@ func (w *WebLogin) Finish(ctx context.Context, q url.Values) (*Status, error) {
 	case res.Code == "":
 		return nil, errors.New("the callback carries no authorization code")
 	}
-	if err := checkIssuer(res.Iss, w.d); err != nil {
+	if err := checkIssuer(res.Iss, w.plan.d); err != nil {
 		return nil, fmt.Errorf("%s: %w", up.Name, err)
 	}
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {res.Code},
-		"redirect_uri":  {w.redirect},
-		"code_verifier": {w.verifier},
-		"resource":      {w.d.Resource},
-	}
-	tok, err := tokenRequest(ctx, m.httpClient(ctx, up), w.d.ASM.TokenEndpoint, form, w.c, w.c.secret(up))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", up.Name, err)
-	}
-	now := m.now().UTC()
-	rec := &tokenRecord{
-		URL: up.URL, Resource: w.d.Resource, Issuer: w.d.Issuer, TokenEndpoint: w.d.ASM.TokenEndpoint, Web: true,
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, ObtainedAt: now, Scopes: w.scopes,
-	}
-	if tok.Scope != "" {
-		rec.Scopes = strings.Fields(tok.Scope)
-	}
-	if exp := tok.expiresIn(); exp > 0 {
-		rec.Expiry = now.Add(exp)
-	}
-	if err := m.storeLogin(ctx, up, rec); err != nil {
+	if _, err := m.redeem(ctx, up, w.plan, res.Code, w.redirect, w.verifier, true); err != nil {
 		return nil, err
 	}
-	m.log.Info("logged in through the web flow", "upstream", up.Name, "identity", m.identity, "issuer", w.d.Issuer)
+	m.log.Info("logged in through the web flow", "upstream", up.Name, "identity", m.identity, "issuer", w.plan.d.Issuer)
 	return m.Status(ctx, up)
 }
