@@ -86,6 +86,27 @@ func remoteUpstream(cfg *config.Config, name string) (*config.Upstream, error) {
 	return u, nil
 }
 
+// loginTarget loads the config and returns the remote upstream NAME and the
+// token manager of identity ("" for the gateway's own tokens).
+func loginTarget(g *globalOptions, stderr io.Writer, name, identity string) (*config.Upstream, *upauth.Manager, error) {
+	cfg, logger, err := loadConfig(g, stderr, "warn")
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := remoteUpstream(cfg, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := stateManager(logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m, err = identityManager(m, identity); err != nil {
+		return nil, nil, err
+	}
+	return u, m, nil
+}
+
 func stateManager(logger *slog.Logger) (*upauth.Manager, error) {
 	dir, err := upauth.DefaultStateDir(os.Getenv)
 	if err != nil {
@@ -111,19 +132,8 @@ func newLoginCmd(g *globalOptions, stdin io.Reader, stdout, stderr io.Writer) *c
 			"per-user state directory (or the OS keyring with \"oauth\": {\"store\": \"keyring\"}); running gateways pick them up.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, logger, err := loadConfig(g, stderr, "warn")
+			u, m, err := loginTarget(g, stderr, args[0], o.identity)
 			if err != nil {
-				return err
-			}
-			u, err := remoteUpstream(cfg, args[0])
-			if err != nil {
-				return err
-			}
-			m, err := stateManager(logger)
-			if err != nil {
-				return err
-			}
-			if m, err = identityManager(m, o.identity); err != nil {
 				return err
 			}
 			st, err := m.Login(cmd.Context(), authUpstream(u), &upauth.LoginOptions{
@@ -153,19 +163,8 @@ func newLogoutCmd(g *globalOptions, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Delete the stored OAuth tokens of an upstream",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, logger, err := loadConfig(g, stderr, "warn")
+			u, m, err := loginTarget(g, stderr, args[0], identity)
 			if err != nil {
-				return err
-			}
-			u, err := remoteUpstream(cfg, args[0])
-			if err != nil {
-				return err
-			}
-			m, err := stateManager(logger)
-			if err != nil {
-				return err
-			}
-			if m, err = identityManager(m, identity); err != nil {
 				return err
 			}
 			if err := m.Logout(cmd.Context(), authUpstream(u), forget); err != nil {
